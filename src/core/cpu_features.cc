@@ -1,0 +1,106 @@
+#include "slimlm/core/cpu_features.h"
+
+#include <fstream>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define SLIMLM_X86 1
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+namespace slimlm {
+namespace {
+
+#ifdef SLIMLM_X86
+uint64_t ReadXcr0() {
+  uint32_t eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+#endif
+
+CpuFeatures Detect() {
+  CpuFeatures f;
+#ifdef SLIMLM_X86
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  f.sse42 = c & bit_SSE4_2;
+  bool osxsave = c & bit_OSXSAVE;
+  bool avx_hw = c & bit_AVX;
+  f.fma = c & bit_FMA;
+  f.f16c = c & bit_F16C;
+  uint64_t xcr0 = osxsave ? ReadXcr0() : 0;
+  bool os_avx = (xcr0 & 0x6) == 0x6;        // XMM and YMM state.
+  bool os_avx512 = (xcr0 & 0xe6) == 0xe6;   // Plus opmask and ZMM state.
+  f.avx = avx_hw && os_avx;
+  f.fma = f.fma && os_avx;
+  f.f16c = f.f16c && os_avx;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    f.avx2 = os_avx && (b & bit_AVX2);
+    f.avx512f = os_avx512 && (b & bit_AVX512F);
+    f.avx512bw = f.avx512f && (b & bit_AVX512BW);
+    f.avx512vl = f.avx512f && (b & bit_AVX512VL);
+    f.avx512dq = f.avx512f && (b & bit_AVX512DQ);
+    f.avx512vnni = f.avx512f && (c & bit_AVX512VNNI);
+  }
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+    f.avx512bf16 = f.avx512f && (a & (1u << 5));
+    f.avxvnni = os_avx && (a & (1u << 4));
+  }
+#endif
+#if defined(__aarch64__)
+  f.neon = true;
+#if defined(__linux__) && defined(HWCAP_ASIMDDP)
+  f.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+#endif
+  return f;
+}
+
+}  // namespace
+
+std::string CpuFeatures::ToString() const {
+  std::string out;
+  auto add = [&](bool on, const char* name) {
+    if (!on) return;
+    if (!out.empty()) out += ' ';
+    out += name;
+  };
+  add(sse42, "sse4.2");
+  add(avx, "avx");
+  add(avx2, "avx2");
+  add(fma, "fma");
+  add(f16c, "f16c");
+  add(avx512f, "avx512f");
+  add(avx512bw, "avx512bw");
+  add(avx512vl, "avx512vl");
+  add(avx512dq, "avx512dq");
+  add(avx512vnni, "avx512vnni");
+  add(avx512bf16, "avx512bf16");
+  add(avxvnni, "avxvnni");
+  add(neon, "neon");
+  add(dotprod, "dotprod");
+  return out.empty() ? "none" : out;
+}
+
+const CpuFeatures& GetCpuFeatures() {
+  static const CpuFeatures features = Detect();
+  return features;
+}
+
+std::string CpuModelName() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto pos = line.find(':');
+      if (pos != std::string::npos && pos + 2 <= line.size()) return line.substr(pos + 2);
+    }
+  }
+  return "unknown";
+}
+
+}  // namespace slimlm

@@ -1,0 +1,100 @@
+#include "slimlm/core/thread_pool.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "slimlm/core/check.h"
+
+namespace slimlm {
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+void ThreadPool::RunTasks(int thread_index) {
+  while (true) {
+    int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
+    if (task >= n_tasks_) break;
+    (*job_)(task, thread_index);
+  }
+}
+
+void ThreadPool::WorkerLoop(int thread_index) {
+  uint64_t seen = 0;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    RunTasks(thread_index);
+    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::Run(int64_t n_tasks, const std::function<void(int64_t, int)>& fn) {
+  if (n_tasks <= 0) return;
+  if (n_threads_ == 1 || n_tasks == 1) {
+    for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
+    return;
+  }
+  std::lock_guard<std::mutex> run_lock(run_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    n_tasks_ = n_tasks;
+    next_task_.store(0, std::memory_order_relaxed);
+    busy_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
+    ++generation_;
+  }
+  wake_.notify_all();
+  RunTasks(0);
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+  job_ = nullptr;
+}
+
+void ThreadPool::ParallelFor(int64_t n,
+                             const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  const int64_t parts = std::min<int64_t>(n_threads_, n);
+  Run(parts, [&](int64_t part, int thread) {
+    int64_t begin = n * part / parts;
+    int64_t end = n * (part + 1) / parts;
+    fn(begin, end, thread);
+  });
+}
+
+int PhysicalCoreCount() {
+  // Count distinct (physical id, core id) pairs; fall back to the logical count.
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::set<std::pair<int, int>> cores;
+  int physical = 0;
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    auto value = [&] { return std::atoi(line.substr(line.find(':') + 1).c_str()); };
+    if (line.rfind("physical id", 0) == 0) physical = value();
+    if (line.rfind("core id", 0) == 0) cores.insert({physical, value()});
+  }
+  int logical = static_cast<int>(std::thread::hardware_concurrency());
+  int count = cores.empty() ? logical : static_cast<int>(cores.size());
+  return std::max(1, count);
+}
+
+}  // namespace slimlm

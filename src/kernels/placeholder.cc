@@ -1,0 +1,2 @@
+// Replaced by the kernel sources.
+namespace slimlm {}
