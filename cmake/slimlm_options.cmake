@@ -17,11 +17,11 @@ if(SLIMLM_NATIVE)
   target_compile_options(slimlm_flags INTERFACE -march=native)
 endif()
 
-# slimlm_library(<folder> DEPS ...) declares the library slimlm_<folder> from every .cc file in
+# slimlm_library(<folder> DEPS ...) declares the library slimlm_<folder> from every .cc file under
 # src/<folder>/ (one folder, one library), plus any EXTRA_SOURCES.
 function(slimlm_library folder)
   cmake_parse_arguments(ARG "" "" "EXTRA_SOURCES;DEPS" ${ARGN})
-  file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${folder}/*.cc)
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${folder}/*.cc)
   add_library(slimlm_${folder} STATIC ${sources} ${ARG_EXTRA_SOURCES})
   target_include_directories(slimlm_${folder} PUBLIC ${PROJECT_SOURCE_DIR}/include
                                               PRIVATE ${PROJECT_SOURCE_DIR}/src)

@@ -39,7 +39,12 @@ bool HasSharedData(const std::string& relative) {
 
 std::string MakeTempDir() {
   static std::once_flag once;
-  std::call_once(once, [] { std::atexit(RemoveTempDirs); });
+  // TempDirs() is constructed before atexit registers RemoveTempDirs, so that its destructor
+  // runs after RemoveTempDirs at exit (reverse order) rather than before it.
+  std::call_once(once, [] {
+    TempDirs();
+    std::atexit(RemoveTempDirs);
+  });
   std::string pattern = (std::filesystem::temp_directory_path() / "slimlm-test-XXXXXX").string();
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');

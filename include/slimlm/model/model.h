@@ -1,0 +1,88 @@
+// A loaded Llama-family model: its configuration, typed views of its weights, and its tokenizer.
+//
+// A Model is immutable after loading and may be shared by many Contexts (sequences) at once.
+// Weight data stays where the reader put it (usually a read-only memory map of the file).
+#ifndef SLIMLM_MODEL_MODEL_H_
+#define SLIMLM_MODEL_MODEL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slimlm/core/status.h"
+#include "slimlm/formats/model_file.h"
+#include "slimlm/formats/weight_store.h"
+#include "slimlm/model/config.h"
+#include "slimlm/model/tokenizer.h"
+#include "slimlm/tensor/tensor.h"
+
+namespace slimlm {
+
+// The weights of one transformer block. Matrices are (out, in) row-major in any dtype;
+// vectors are f32 (converted at load when stored otherwise).
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // (dim)
+  TensorView wq;                     // (q_dim, dim)
+  TensorView wk;                     // (kv_dim, dim)
+  TensorView wv;                     // (kv_dim, dim)
+  TensorView wo;                     // (dim, q_dim)
+  const float* bq = nullptr;         // (q_dim), Qwen2 only
+  const float* bk = nullptr;         // (kv_dim), Qwen2 only
+  const float* bv = nullptr;         // (kv_dim), Qwen2 only
+  const float* q_norm = nullptr;     // (head_dim), Qwen3 only
+  const float* k_norm = nullptr;     // (head_dim), Qwen3 only
+  const float* ffn_norm = nullptr;   // (dim)
+  TensorView w_gate;                 // (ffn_dim, dim)
+  TensorView w_up;                   // (ffn_dim, dim)
+  TensorView w_down;                 // (dim, ffn_dim)
+};
+
+class Model {
+ public:
+  // Loads any supported format (see formats/model_file.h) and checks every tensor's presence,
+  // type and shape against the configuration.
+  static Result<std::unique_ptr<Model>> Load(const std::string& path,
+                                             const LoadOptions& options = {});
+  // Builds a model over an already loaded store. The tokenizer is built when the store has
+  // tokenizer keys; require_tokenizer makes its absence an error.
+  static Result<std::unique_ptr<Model>> FromStore(WeightStore store, bool require_tokenizer);
+
+  const ModelConfig& config() const { return config_; }
+  const WeightStore& store() const { return store_; }
+  // Null when the model was loaded without a tokenizer.
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  const std::string& path() const { return store_.source_path; }
+
+  const TensorView& token_embd() const { return token_embd_; }  // (n_vocab, dim)
+  const TensorView& output() const { return output_; }  // (n_vocab, dim); token_embd when tied
+  bool tied_embeddings() const { return tied_; }
+  const float* output_norm() const { return output_norm_; }   // (dim)
+  const std::vector<LayerWeights>& layers() const { return layers_; }
+  // Per-pair divisors of RoPE frequencies (GGUF's rope_freqs.weight, Llama 3.1); null if none.
+  const float* rope_freq_factors() const { return rope_freq_factors_; }
+
+  // Parameters (elements of all tensors) and bytes of tensor data.
+  int64_t ParameterCount() const;
+  size_t WeightBytes() const { return store_.TotalTensorBytes(); }
+
+ private:
+  Model() = default;
+  Status BindWeights();
+  Result<const float*> VectorF32(const std::string& name, int64_t n, bool required);
+  Result<TensorView> Matrix(const std::string& name, int64_t rows, int64_t cols);
+
+  WeightStore store_;
+  ModelConfig config_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  TensorView token_embd_;
+  TensorView output_;
+  bool tied_ = false;
+  const float* output_norm_ = nullptr;
+  const float* rope_freq_factors_ = nullptr;
+  std::vector<LayerWeights> layers_;
+  std::vector<std::vector<float>> converted_;  // f32 copies of vectors stored as f16 / bf16.
+};
+
+}  // namespace slimlm
+
+#endif  // SLIMLM_MODEL_MODEL_H_

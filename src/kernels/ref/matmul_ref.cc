@@ -1,0 +1,108 @@
+// Reference matrix products. Plain f32 accumulation in index order; quantized weights use the
+// integer dot product of GGML's q8_0 activations (sum of int8 * int8 per block, scaled by both
+// block scales), so fast paths and llama.cpp compute the same thing.
+#include <cstring>
+
+#include "kernels/ref/ref_kernels.h"
+#include "slimlm/tensor/half.h"
+#include "slimlm/tensor/quant_blocks.h"
+
+namespace slimlm::kernels::ref {
+namespace {
+
+// Applies dot(w_row, x_row) over the row and token ranges with a per-type row dot product.
+template <typename RowDot>
+void ForEachOutput(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes,
+                   float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1,
+                   RowDot row_dot) {
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  const uint8_t* xb = static_cast<const uint8_t*>(x);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const uint8_t* x_row = xb + static_cast<size_t>(t) * x_row_bytes;
+    for (int64_t r = r0; r < r1; ++r) {
+      y[t * ldy + r] = row_dot(wb + static_cast<size_t>(r) * w_row_bytes, x_row);
+    }
+  }
+}
+
+}  // namespace
+
+void MatMulF32(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+               float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
+                [k](const uint8_t* wr, const uint8_t* xr) {
+                  const float* a = reinterpret_cast<const float*>(wr);
+                  const float* b = reinterpret_cast<const float*>(xr);
+                  float sum = 0.0f;
+                  for (int64_t i = 0; i < k; ++i) sum += a[i] * b[i];
+                  return sum;
+                });
+}
+
+void MatMulF16(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+               float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
+                [k](const uint8_t* wr, const uint8_t* xr) {
+                  const uint16_t* a = reinterpret_cast<const uint16_t*>(wr);
+                  const float* b = reinterpret_cast<const float*>(xr);
+                  float sum = 0.0f;
+                  for (int64_t i = 0; i < k; ++i) sum += F16ToF32(a[i]) * b[i];
+                  return sum;
+                });
+}
+
+void MatMulBF16(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+                float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
+                [k](const uint8_t* wr, const uint8_t* xr) {
+                  const uint16_t* a = reinterpret_cast<const uint16_t*>(wr);
+                  const float* b = reinterpret_cast<const float*>(xr);
+                  float sum = 0.0f;
+                  for (int64_t i = 0; i < k; ++i) sum += BF16ToF32(a[i]) * b[i];
+                  return sum;
+                });
+}
+
+void MatMulQ8_0(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+                float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  const int64_t n_blocks = k / kQ8_0BlockSize;
+  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
+                [n_blocks](const uint8_t* wr, const uint8_t* xr) {
+                  const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(wr);
+                  const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(xr);
+                  float sum = 0.0f;
+                  for (int64_t j = 0; j < n_blocks; ++j) {
+                    int32_t sumi = 0;
+                    for (int i = 0; i < kQ8_0BlockSize; ++i) sumi += a[j].qs[i] * b[j].qs[i];
+                    sum += static_cast<float>(sumi) * (F16ToF32(a[j].d) * F16ToF32(b[j].d));
+                  }
+                  return sum;
+                });
+}
+
+void MatMulQ4_0(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+                float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  const int64_t n_blocks = k / kQ4_0BlockSize;
+  constexpr int kHalf = kQ4_0BlockSize / 2;
+  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
+                [n_blocks](const uint8_t* wr, const uint8_t* xr) {
+                  const BlockQ4_0* a = reinterpret_cast<const BlockQ4_0*>(wr);
+                  const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(xr);
+                  float sum = 0.0f;
+                  for (int64_t j = 0; j < n_blocks; ++j) {
+                    int32_t sumi = 0;
+                    for (int i = 0; i < kHalf; ++i) {
+                      sumi += ((a[j].qs[i] & 0x0f) - 8) * b[j].qs[i];
+                      sumi += ((a[j].qs[i] >> 4) - 8) * b[j].qs[i + kHalf];
+                    }
+                    sum += static_cast<float>(sumi) * (F16ToF32(a[j].d) * F16ToF32(b[j].d));
+                  }
+                  return sum;
+                });
+}
+
+void QuantizeQ8_0(const float* x, void* out, int64_t n) {
+  QuantizeRowQ8_0Ref(x, static_cast<BlockQ8_0*>(out), n);
+}
+
+}  // namespace slimlm::kernels::ref

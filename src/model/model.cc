@@ -1,0 +1,108 @@
+#include "slimlm/model/model.h"
+
+#include <fmt/core.h>
+
+#include "slimlm/tensor/quant_blocks.h"
+
+namespace slimlm {
+
+Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const LoadOptions& options) {
+  SLIMLM_ASSIGN_OR_RETURN(WeightStore store, LoadModel(path, options));
+  return FromStore(std::move(store), options.require_tokenizer);
+}
+
+Result<std::unique_ptr<Model>> Model::FromStore(WeightStore store, bool require_tokenizer) {
+  std::unique_ptr<Model> model(new Model());
+  model->store_ = std::move(store);
+  const std::string& source = model->store_.source_path;
+  const StoredTensor* embd = model->store_.Find("token_embd.weight");
+  if (embd == nullptr) return CorruptError("{}: missing tensor 'token_embd.weight'", source);
+  SLIMLM_ASSIGN_OR_RETURN(model->config_,
+                          ModelConfig::FromMetadata(model->store_.metadata(),
+                                                    embd->shape.rank() == 2 ? embd->shape[0] : 0,
+                                                    source));
+  SLIMLM_RETURN_IF_ERROR(model->BindWeights());
+  if (model->store_.metadata().Has("tokenizer.ggml.tokens")) {
+    auto tokenizer = Tokenizer::FromMetadata(model->store_.metadata());
+    if (!tokenizer.ok()) return tokenizer.status().WithContext(source);
+    model->tokenizer_ = std::move(*tokenizer);
+    if (model->tokenizer_->vocab_size() > model->config_.n_vocab) {
+      return CorruptError("{}: tokenizer has {} tokens but the model only {} embeddings", source,
+                          model->tokenizer_->vocab_size(), model->config_.n_vocab);
+    }
+  } else if (require_tokenizer) {
+    return NotFoundError("{}: the model has no tokenizer; pass --tokenizer FILE", source);
+  }
+  return model;
+}
+
+Result<TensorView> Model::Matrix(const std::string& name, int64_t rows, int64_t cols) {
+  const StoredTensor* t = store_.Find(name);
+  if (t == nullptr) return CorruptError("{}: missing tensor '{}'", store_.source_path, name);
+  Shape expected{rows, cols};
+  if (t->shape != expected) {
+    return CorruptError("{}: tensor '{}' has shape {}, expected {}", store_.source_path, name,
+                        t->shape.ToString(), expected.ToString());
+  }
+  return t->view();
+}
+
+Result<const float*> Model::VectorF32(const std::string& name, int64_t n, bool required) {
+  const StoredTensor* t = store_.Find(name);
+  if (t == nullptr) {
+    if (!required) return static_cast<const float*>(nullptr);
+    return CorruptError("{}: missing tensor '{}'", store_.source_path, name);
+  }
+  if (t->shape.NumElements() != n || t->shape.Cols() != n) {
+    return CorruptError("{}: tensor '{}' has shape {}, expected [{}]", store_.source_path, name,
+                        t->shape.ToString(), n);
+  }
+  if (t->dtype == DType::kF32) return reinterpret_cast<const float*>(t->data);
+  // Norms and biases are tiny; keep an f32 copy so kernels see one type.
+  std::vector<float>& copy = converted_.emplace_back(static_cast<size_t>(n));
+  RowToF32(t->dtype, t->data, copy.data(), n);
+  return static_cast<const float*>(copy.data());
+}
+
+Status Model::BindWeights() {
+  const ModelConfig& c = config_;
+  SLIMLM_ASSIGN_OR_RETURN(token_embd_, Matrix("token_embd.weight", c.n_vocab, c.dim));
+  if (store_.Find("output.weight") != nullptr) {
+    SLIMLM_ASSIGN_OR_RETURN(output_, Matrix("output.weight", c.n_vocab, c.dim));
+  } else {
+    output_ = token_embd_;
+    tied_ = true;
+  }
+  SLIMLM_ASSIGN_OR_RETURN(output_norm_, VectorF32("output_norm.weight", c.dim, true));
+  SLIMLM_ASSIGN_OR_RETURN(rope_freq_factors_, VectorF32("rope_freqs.weight", c.rope_dim / 2, false));
+  const bool qwen2 = c.arch == Architecture::kQwen2;
+  const bool qwen3 = c.arch == Architecture::kQwen3;
+  layers_.resize(static_cast<size_t>(c.n_layers));
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    LayerWeights& l = layers_[static_cast<size_t>(i)];
+    auto name = [i](const char* suffix) { return fmt::format("blk.{}.{}", i, suffix); };
+    SLIMLM_ASSIGN_OR_RETURN(l.attn_norm, VectorF32(name("attn_norm.weight"), c.dim, true));
+    SLIMLM_ASSIGN_OR_RETURN(l.wq, Matrix(name("attn_q.weight"), c.q_dim(), c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.wk, Matrix(name("attn_k.weight"), c.kv_dim(), c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.wv, Matrix(name("attn_v.weight"), c.kv_dim(), c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.wo, Matrix(name("attn_output.weight"), c.dim, c.q_dim()));
+    SLIMLM_ASSIGN_OR_RETURN(l.bq, VectorF32(name("attn_q.bias"), c.q_dim(), qwen2));
+    SLIMLM_ASSIGN_OR_RETURN(l.bk, VectorF32(name("attn_k.bias"), c.kv_dim(), qwen2));
+    SLIMLM_ASSIGN_OR_RETURN(l.bv, VectorF32(name("attn_v.bias"), c.kv_dim(), qwen2));
+    SLIMLM_ASSIGN_OR_RETURN(l.q_norm, VectorF32(name("attn_q_norm.weight"), c.head_dim, qwen3));
+    SLIMLM_ASSIGN_OR_RETURN(l.k_norm, VectorF32(name("attn_k_norm.weight"), c.head_dim, qwen3));
+    SLIMLM_ASSIGN_OR_RETURN(l.ffn_norm, VectorF32(name("ffn_norm.weight"), c.dim, true));
+    SLIMLM_ASSIGN_OR_RETURN(l.w_gate, Matrix(name("ffn_gate.weight"), c.ffn_dim, c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.w_up, Matrix(name("ffn_up.weight"), c.ffn_dim, c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.w_down, Matrix(name("ffn_down.weight"), c.dim, c.ffn_dim));
+  }
+  return Status::Ok();
+}
+
+int64_t Model::ParameterCount() const {
+  int64_t n = 0;
+  for (const StoredTensor& t : store_.tensors()) n += t.shape.NumElements();
+  return n;
+}
+
+}  // namespace slimlm

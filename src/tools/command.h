@@ -1,0 +1,48 @@
+// The command line's plumbing: each command is a CommandSpec in its own file; main.cc builds
+// the parser from AllCommands().
+//
+// Exit codes (DESIGN.md §1): 0 success, 1 runtime failure, 2 bad usage. Errors are printed as
+// one line, "error: <what>: <why>".
+#ifndef SLIMLM_TOOLS_COMMAND_H_
+#define SLIMLM_TOOLS_COMMAND_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "slimlm/core/status.h"
+
+namespace slimlm::tools {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+struct CommandSpec {
+  std::string name;
+  std::string summary;  // One line for `slimlm help`.
+  // Declares the command's options on `app` (bound to variables the action captures) and returns
+  // the action, which runs after a successful parse and returns a Status.
+  std::function<std::function<Status()>(CLI::App* app)> setup;
+};
+
+// Every command, in the order `slimlm help` lists them.
+const std::vector<CommandSpec>& AllCommands();
+
+CommandSpec RunCommand();
+CommandSpec InfoCommand();
+CommandSpec TokenizeCommand();
+CommandSpec ConvertCommand();
+CommandSpec InitCommand();
+
+// Prints "error: <message>" to stderr.
+void PrintError(const Status& status);
+
+// Exit code for a failed Status: kExitUsage for kInvalidArgument, else kExitFailure.
+int ExitCodeFor(const Status& status);
+
+}  // namespace slimlm::tools
+
+#endif  // SLIMLM_TOOLS_COMMAND_H_

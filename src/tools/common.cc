@@ -1,0 +1,48 @@
+#include "tools/common.h"
+
+#include <fmt/core.h>
+
+namespace slimlm::tools {
+
+void AddTokenizerOption(CLI::App* app, std::string* tokenizer_path) {
+  app->add_option("--tokenizer", *tokenizer_path,
+                  "Tokenizer file to use (tokenizer.bin, tokenizer.json or a GGUF file); needed "
+                  "when the model has none");
+}
+
+void AddThreadsOption(CLI::App* app, int* threads) {
+  app->add_option("-t,--threads", *threads, "Threads (0: the number of physical cores)")
+      ->check(CLI::Range(0, 1024));
+}
+
+Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,
+                                                   const std::string& tokenizer_path,
+                                                   bool require_tokenizer) {
+  LoadOptions options;
+  options.tokenizer_path = tokenizer_path;
+  options.require_tokenizer = require_tokenizer;
+  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(path, options));
+  if (HasRandomWeights(*model)) {
+    fmt::print(stderr,
+               "note: {} was made by 'slimlm init': its weights are random, so its output is "
+               "noise (fine for speed and memory measurements)\n",
+               path);
+  }
+  return model;
+}
+
+bool HasRandomWeights(const Model& model) {
+  return model.store().metadata().GetBool("slimlm.init.random_weights").value_or(false);
+}
+
+std::string FormatBytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 4) {
+    bytes /= 1024.0;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.2f} {}", bytes, units[u]);
+}
+
+}  // namespace slimlm::tools

@@ -1,0 +1,33 @@
+// Options and helpers shared by several commands.
+#ifndef SLIMLM_TOOLS_COMMON_H_
+#define SLIMLM_TOOLS_COMMON_H_
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "slimlm/core/status.h"
+#include "slimlm/model/model.h"
+
+namespace slimlm::tools {
+
+// Declares --tokenizer FILE on a command.
+void AddTokenizerOption(CLI::App* app, std::string* tokenizer_path);
+// Declares -t/--threads N (0: physical cores).
+void AddThreadsOption(CLI::App* app, int* threads);
+
+// Loads a model for a command; warns on stderr when its weights are random (slimlm init).
+Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,
+                                                   const std::string& tokenizer_path,
+                                                   bool require_tokenizer);
+
+// True when the model was made by `slimlm init` and never trained.
+bool HasRandomWeights(const Model& model);
+
+// "1.23 MiB", "4.00 GiB".
+std::string FormatBytes(double bytes);
+
+}  // namespace slimlm::tools
+
+#endif  // SLIMLM_TOOLS_COMMON_H_

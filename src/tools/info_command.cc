@@ -1,0 +1,146 @@
+// slimlm info: what a model is and what it needs.
+#include <map>
+#include <sys/stat.h>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "tools/command.h"
+#include "tools/common.h"
+
+namespace slimlm::tools {
+namespace {
+
+struct InfoArgs {
+  std::string model;
+  std::string tokenizer;
+  int64_t ctx = 0;
+  int64_t batch = 1;
+  bool json = false;
+  bool tensors = false;
+};
+
+// Bytes on disk: the file, or the sum of the folder's regular files.
+uint64_t DiskBytes(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  if (!S_ISDIR(st.st_mode)) return static_cast<uint64_t>(st.st_size);
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+  }
+  return total;
+}
+
+Status Info(const InfoArgs& args) {
+  SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, args.tokenizer, false));
+  const ModelConfig& c = model->config();
+  const int64_t ctx = args.ctx > 0 ? args.ctx : c.context_length;
+  // The KV cache holds keys and values of every layer in f32 (the kernels issue adds f16/q8_0).
+  const double kv_bytes = 2.0 * static_cast<double>(c.n_layers) * static_cast<double>(ctx) *
+                          static_cast<double>(c.kv_dim()) * 4.0 * static_cast<double>(args.batch);
+  struct TypeStats {
+    int64_t tensors = 0, elements = 0;
+    size_t bytes = 0;
+  };
+  std::map<std::string, TypeStats> by_type;
+  for (const StoredTensor& t : model->store().tensors()) {
+    TypeStats& s = by_type[std::string(DTypeName(t.dtype))];
+    ++s.tensors;
+    s.elements += t.shape.NumElements();
+    s.bytes += t.nbytes;
+  }
+  const Tokenizer* tok = model->tokenizer();
+  const double weight_bytes = static_cast<double>(model->WeightBytes());
+  const double bits_per_weight = 8.0 * weight_bytes / static_cast<double>(model->ParameterCount());
+  if (args.json) {
+    nlohmann::json types = nlohmann::json::object();
+    for (const auto& [name, s] : by_type) {
+      types[name] = {{"tensors", s.tensors}, {"elements", s.elements}, {"bytes", s.bytes}};
+    }
+    nlohmann::json out = {
+        {"path", args.model}, {"format", model->store().source_format},
+        {"architecture", ArchitectureName(c.arch)}, {"parameters", model->ParameterCount()},
+        {"n_vocab", c.n_vocab}, {"dim", c.dim}, {"n_layers", c.n_layers}, {"n_heads", c.n_heads},
+        {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim}, {"ffn_dim", c.ffn_dim},
+        {"context_length", c.context_length}, {"rope_theta", c.rope_theta},
+        {"tied_embeddings", model->tied_embeddings()}, {"file_bytes", DiskBytes(args.model)},
+        {"weight_bytes", model->WeightBytes()}, {"bits_per_weight", bits_per_weight},
+        {"types", types}, {"kv_cache", {{"ctx", ctx}, {"batch", args.batch}, {"type", "f32"},
+                                        {"bytes", kv_bytes}}},
+        {"tokenizer", tok ? nlohmann::json{{"vocab_size", tok->vocab_size()},
+                                           {"bos", tok->bos_id()}, {"eos", tok->eos_id()}}
+                          : nlohmann::json(nullptr)},
+        {"random_weights", HasRandomWeights(*model)}};
+    if (args.tensors) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const StoredTensor& t : model->store().tensors()) {
+        std::vector<int64_t> dims;
+        for (int i = 0; i < t.shape.rank(); ++i) dims.push_back(t.shape[i]);
+        list.push_back({{"name", t.name}, {"type", DTypeName(t.dtype)}, {"shape", dims},
+                        {"bytes", t.nbytes}});
+      }
+      out["tensors"] = list;
+    }
+    fmt::print("{}\n", out.dump(2));
+    return Status::Ok();
+  }
+  fmt::print("model         {} ({})\n", args.model, model->store().source_format);
+  fmt::print("architecture  {}{}\n", ArchitectureName(c.arch),
+             HasRandomWeights(*model) ? " (random weights from slimlm init)" : "");
+  fmt::print("parameters    {} ({:.2f} M)\n", model->ParameterCount(),
+             static_cast<double>(model->ParameterCount()) / 1e6);
+  fmt::print("shape         dim {}, {} layers, {} heads ({} kv, head dim {}), ffn {}, vocab {}\n",
+             c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.n_vocab);
+  fmt::print("context       {} positions; RoPE base {}, {} dims{}\n", c.context_length,
+             c.rope_theta, c.rope_dim,
+             c.rope_scaling.type != RopeScalingType::kNone
+                 ? fmt::format(", scaled x{}", c.rope_scaling.factor) : "");
+  fmt::print("embeddings    {}\n", model->tied_embeddings() ? "tied (output = token embedding)"
+                                                            : "separate output matrix");
+  fmt::print("file size     {}\n", FormatBytes(static_cast<double>(DiskBytes(args.model))));
+  fmt::print("weights       {} ({:.2f} bits per weight)\n", FormatBytes(weight_bytes), bits_per_weight);
+  for (const auto& [name, s] : by_type) {
+    fmt::print("  {:<6} {:>4} tensors {:>14} elements {:>12}\n", name, s.tensors, s.elements,
+               FormatBytes(static_cast<double>(s.bytes)));
+  }
+  fmt::print("KV cache      {} at context {} x batch {} (f32)\n", FormatBytes(kv_bytes), ctx,
+             args.batch);
+  fmt::print("memory        {} for weights + KV cache\n", FormatBytes(weight_bytes + kv_bytes));
+  if (tok != nullptr) {
+    fmt::print("tokenizer     {} tokens, bos {}, eos {}\n", tok->vocab_size(), tok->bos_id(),
+               tok->eos_id());
+  } else {
+    fmt::print("tokenizer     none\n");
+  }
+  if (args.tensors) {
+    fmt::print("\n{:<36} {:<6} {:<16} {}\n", "tensor", "type", "shape", "bytes");
+    for (const StoredTensor& t : model->store().tensors()) {
+      fmt::print("{:<36} {:<6} {:<16} {}\n", t.name, DTypeName(t.dtype), t.shape.ToString(),
+                 t.nbytes);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+CommandSpec InfoCommand() {
+  return {"info", "Describe a model: shape, parameters, types, memory for weights and KV cache",
+          [](CLI::App* app) {
+            auto args = std::make_shared<InfoArgs>();
+            app->add_option("model", args->model, "Model: GGUF file, HF folder or llama2.c .bin")
+                ->required();
+            app->add_option("-c,--ctx", args->ctx, "Context for the KV-cache estimate (0: the model's)")
+                ->check(CLI::NonNegativeNumber);
+            app->add_option("-b,--batch", args->batch, "Sequences for the KV-cache estimate")
+                ->check(CLI::PositiveNumber);
+            AddTokenizerOption(app, &args->tokenizer);
+            app->add_flag("--tensors", args->tensors, "List every tensor");
+            app->add_flag("--json", args->json, "Print JSON");
+            return [args] { return Info(*args); };
+          }};
+}
+
+}  // namespace slimlm::tools

@@ -1,0 +1,234 @@
+// The scalar references against independent double-precision formulas, and every supported
+// fast path against the references, on random shapes with odd sizes and tails.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/ref/ref_kernels.h"
+#include "slimlm/kernels/kernels.h"
+#include "slimlm/tensor/half.h"
+#include "slimlm/tensor/quant_blocks.h"
+
+namespace slimlm::kernels {
+namespace {
+
+std::vector<float> RandomVector(std::mt19937& rng, int64_t n, float scale = 1.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Weights of `type` with `rows` rows of k elements, plus their exact f32 values.
+struct TypedMatrix {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;  // dequantized, (rows, k)
+  size_t row_bytes;
+};
+
+TypedMatrix MakeMatrix(std::mt19937& rng, DType type, int64_t rows, int64_t k) {
+  TypedMatrix m;
+  std::vector<float> raw = RandomVector(rng, rows * k);
+  m.row_bytes = RowBytes(type, k);
+  m.bytes.resize(m.row_bytes * static_cast<size_t>(rows));
+  m.values.resize(raw.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    RowFromF32(type, raw.data() + r * k, m.bytes.data() + r * m.row_bytes, k);
+    RowToF32(type, m.bytes.data() + r * m.row_bytes, m.values.data() + r * k, k);
+  }
+  return m;
+}
+
+// The activations the kernel sees (q8_0 for quantized weights), and their exact values.
+struct Activations {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+  size_t row_bytes;
+};
+
+Activations MakeActivations(const KernelTable& table, DType weight,
+                            const std::vector<float>& x, int64_t n_tokens, int64_t k) {
+  Activations a;
+  DType act = ActivationType(weight);
+  a.row_bytes = RowBytes(act, k);
+  a.bytes.resize(a.row_bytes * static_cast<size_t>(n_tokens));
+  a.values.resize(x.size());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    ConvertActivation(table, weight, x.data() + t * k, a.bytes.data() + t * a.row_bytes, k);
+    RowToF32(act, a.bytes.data() + t * a.row_bytes, a.values.data() + t * k, k);
+  }
+  return a;
+}
+
+class MatMulTest : public ::testing::TestWithParam<DType> {};
+
+// The reference equals the exact product of the values it was given, up to f32 rounding of a
+// k-term sum: |error| <= k * eps * sum |w||x| (a standard bound for recursive summation).
+TEST_P(MatMulTest, ReferenceMatchesDoublePrecisionProduct) {
+  const DType type = GetParam();
+  std::mt19937 rng(7);
+  const int block = Traits(type).block_size;
+  for (int64_t k : {block, 3 * block, 7 * block, 32 * 13}) {
+    if (k % block != 0) continue;
+    const int64_t rows = 5, n_tokens = 3;
+    TypedMatrix w = MakeMatrix(rng, type, rows, k);
+    std::vector<float> x = RandomVector(rng, n_tokens * k);
+    Activations a = MakeActivations(ref::Table(), type, x, n_tokens, k);
+    std::vector<float> y(static_cast<size_t>(n_tokens * rows), -1.0f);
+    ref::Table().MatMul(type)(w.bytes.data(), w.row_bytes, a.bytes.data(), a.row_bytes, k,
+                              y.data(), rows, n_tokens, 0, rows);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double exact = 0.0, magnitude = 0.0;
+        for (int64_t i = 0; i < k; ++i) {
+          double p = static_cast<double>(w.values[r * k + i]) * a.values[t * k + i];
+          exact += p;
+          magnitude += std::fabs(p);
+        }
+        double bound = static_cast<double>(k) * 1.2e-7 * magnitude + 1e-30;
+        EXPECT_NEAR(y[t * rows + r], exact, bound) << DTypeName(type) << " k=" << k;
+      }
+    }
+  }
+}
+
+// Every supported path equals the reference on odd row ranges and token counts.
+TEST_P(MatMulTest, EveryPathMatchesReferenceOnOddShapes) {
+  const DType type = GetParam();
+  std::mt19937 rng(11);
+  const int block = Traits(type).block_size;
+  for (Isa isa : SupportedIsas()) {
+    const KernelTable& table = **KernelsFor(isa);
+    for (int trial = 0; trial < 12; ++trial) {
+      const int64_t k = block * (1 + static_cast<int64_t>(rng() % 40)) + (block == 1 ? rng() % 7 : 0);
+      const int64_t rows = 1 + static_cast<int64_t>(rng() % 37);
+      const int64_t n_tokens = 1 + static_cast<int64_t>(rng() % 6);
+      const int64_t r0 = static_cast<int64_t>(rng() % rows);
+      const int64_t r1 = r0 + 1 + static_cast<int64_t>(rng() % (rows - r0));
+      TypedMatrix w = MakeMatrix(rng, type, rows, k);
+      std::vector<float> x = RandomVector(rng, n_tokens * k);
+      Activations a = MakeActivations(table, type, x, n_tokens, k);
+      Activations a_ref = MakeActivations(ref::Table(), type, x, n_tokens, k);
+      // Activation conversion must be exact, so both paths multiply the same numbers.
+      ASSERT_EQ(a.bytes, a_ref.bytes) << IsaName(isa);
+      std::vector<float> y(static_cast<size_t>(n_tokens * rows), 0.0f);
+      std::vector<float> y_ref = y;
+      table.MatMul(type)(w.bytes.data(), w.row_bytes, a.bytes.data(), a.row_bytes, k, y.data(),
+                         rows, n_tokens, r0, r1);
+      ref::Table().MatMul(type)(w.bytes.data(), w.row_bytes, a.bytes.data(), a.row_bytes, k,
+                                y_ref.data(), rows, n_tokens, r0, r1);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          double magnitude = 0.0;
+          for (int64_t i = 0; i < k; ++i) {
+            magnitude += std::fabs(static_cast<double>(w.values[r * k + i]) * a.values[t * k + i]);
+          }
+          // Both sums carry at most k * eps relative rounding each; outside [r0, r1) nothing
+          // may be written.
+          double bound = 2.0 * static_cast<double>(k) * 1.2e-7 * magnitude + 1e-30;
+          EXPECT_NEAR(y[t * rows + r], y_ref[t * rows + r], bound)
+              << IsaName(isa) << " " << DTypeName(type) << " k=" << k << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatMulTest,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
+                                           DType::kQ4_0),
+                         [](const auto& param_info) { return std::string(DTypeName(param_info.param)); });
+
+TEST(RmsNorm, MatchesFormula) {
+  std::mt19937 rng(3);
+  for (int64_t n : {1, 7, 64, 1001}) {
+    std::vector<float> x = RandomVector(rng, n), w = RandomVector(rng, n), y(static_cast<size_t>(n));
+    for (const KernelTable* table : {&ref::Table(), &Kernels()}) {
+      table->rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
+      double ss = 0.0;
+      for (float v : x) ss += static_cast<double>(v) * v;
+      double scale = 1.0 / std::sqrt(ss / static_cast<double>(n) + 1e-5);
+      for (int64_t i = 0; i < n; ++i) {
+        EXPECT_NEAR(y[i], x[i] * scale * w[i], 4e-6 * std::fabs(x[i] * scale * w[i]) + 1e-7);
+      }
+    }
+  }
+}
+
+TEST(Rope, RotatesEachPairByItsAngle) {
+  const int64_t n_heads = 3, head_dim = 10, rot_dim = 8;
+  std::mt19937 rng(5);
+  std::vector<float> x = RandomVector(rng, n_heads * head_dim);
+  std::vector<float> cos(4), sin(4);
+  for (int i = 0; i < 4; ++i) {
+    double angle = 0.3 * (i + 1);
+    cos[i] = static_cast<float>(std::cos(angle));
+    sin[i] = static_cast<float>(std::sin(angle));
+  }
+  for (RopePairing pairing : {RopePairing::kAdjacent, RopePairing::kHalf}) {
+    std::vector<float> y = x;
+    Kernels().rope(y.data(), n_heads, head_dim, rot_dim, cos.data(), sin.data(), pairing);
+    for (int64_t h = 0; h < n_heads; ++h) {
+      for (int64_t i = 0; i < rot_dim / 2; ++i) {
+        int64_t a = pairing == RopePairing::kAdjacent ? 2 * i : i;
+        int64_t b = pairing == RopePairing::kAdjacent ? 2 * i + 1 : i + rot_dim / 2;
+        float x0 = x[h * head_dim + a], x1 = x[h * head_dim + b];
+        EXPECT_FLOAT_EQ(y[h * head_dim + a], x0 * cos[i] - x1 * sin[i]);
+        EXPECT_FLOAT_EQ(y[h * head_dim + b], x0 * sin[i] + x1 * cos[i]);
+      }
+      // Dimensions past rot_dim are not rotated.
+      for (int64_t d = rot_dim; d < head_dim; ++d) EXPECT_EQ(y[h * head_dim + d], x[h * head_dim + d]);
+    }
+  }
+}
+
+TEST(Softmax, SumsToOneAndIsStableForLargeInputs) {
+  std::vector<float> x = {1000.0f, 1001.0f, 999.0f, -1e30f};
+  Kernels().softmax(x.data(), static_cast<int64_t>(x.size()));
+  double e0 = std::exp(-1.0), e1 = 1.0, e2 = std::exp(-2.0), sum = e0 + e1 + e2;
+  EXPECT_NEAR(x[0], e0 / sum, 1e-7);
+  EXPECT_NEAR(x[1], e1 / sum, 1e-7);
+  EXPECT_NEAR(x[2], e2 / sum, 1e-7);
+  EXPECT_EQ(x[3], 0.0f);
+}
+
+TEST(SiluGate, MatchesFormula) {
+  std::vector<float> g = {-3.0f, 0.0f, 0.5f, 10.0f}, u = {2.0f, 5.0f, -1.0f, 0.25f}, out(4);
+  Kernels().silu_gate(g.data(), u.data(), out.data(), 4);
+  for (int i = 0; i < 4; ++i) {
+    double expected = g[i] / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
+    EXPECT_NEAR(out[i], expected, 1e-6 * std::fabs(expected) + 1e-7);
+  }
+}
+
+TEST(Attention, MatchesNaiveSoftmaxWeightedSum) {
+  std::mt19937 rng(9);
+  for (int64_t n_kv : {1, 2, 17}) {
+    const int64_t head_dim = 12, stride = 36;  // Three heads interleaved in the cache rows.
+    std::vector<float> q = RandomVector(rng, head_dim);
+    std::vector<float> k = RandomVector(rng, n_kv * stride), v = RandomVector(rng, n_kv * stride);
+    std::vector<float> scores(static_cast<size_t>(n_kv)), out(static_cast<size_t>(head_dim));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    Kernels().attention(q.data(), k.data() + 12, v.data() + 12, stride, n_kv, head_dim, scale,
+                        scores.data(), out.data());
+    std::vector<double> p(static_cast<size_t>(n_kv));
+    double max = -1e300, sum = 0.0;
+    for (int64_t j = 0; j < n_kv; ++j) {
+      double dot = 0.0;
+      for (int64_t d = 0; d < head_dim; ++d) dot += q[d] * k[j * stride + 12 + d];
+      p[j] = dot * scale;
+      max = std::max(max, p[j]);
+    }
+    for (double& s : p) sum += (s = std::exp(s - max));
+    for (int64_t d = 0; d < head_dim; ++d) {
+      double expected = 0.0;
+      for (int64_t j = 0; j < n_kv; ++j) expected += p[j] / sum * v[j * stride + 12 + d];
+      EXPECT_NEAR(out[d], expected, 1e-5);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace slimlm::kernels
