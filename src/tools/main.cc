@@ -35,10 +35,10 @@ int Main(int argc, char** argv) {
       fmt::print("{}", Overview());
       return kExitOk;
     }
+    // "slimlm help run" parses as "slimlm run --help".
     first = argv[2];
+    argv[1] = argv[2];
     argv[2] = const_cast<char*>("--help");
-    argv += 1;
-    argc -= 1;
   }
   const CommandSpec* spec = nullptr;
   for (const CommandSpec& c : AllCommands()) {

@@ -1,2 +1,0 @@
-// Replaced by the kernel sources.
-namespace slimlm {}

@@ -1,0 +1,26 @@
+// Runs a program (usually the slimlm binary) and captures its exit code and output.
+#ifndef SLIMLM_TESTS_SUPPORT_SUBPROCESS_H_
+#define SLIMLM_TESTS_SUPPORT_SUBPROCESS_H_
+
+#include <string>
+#include <vector>
+
+namespace slimlm::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // -1 when it did not exit normally (killed by a signal).
+  int signal = 0;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] with the arguments, stdin from /dev/null, waiting at most timeout_seconds
+// (then killed).
+ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_seconds = 120);
+
+// RunProcess with the slimlm binary as argv[0].
+ProcessResult RunSlimlm(const std::vector<std::string>& args, double timeout_seconds = 120);
+
+}  // namespace slimlm::testing
+
+#endif  // SLIMLM_TESTS_SUPPORT_SUBPROCESS_H_

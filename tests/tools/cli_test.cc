@@ -1,0 +1,186 @@
+// The slimlm command line end to end: the acceptance commands on real data, exit codes
+// (0 ok, 1 failure, 2 usage), one-line errors for bad input, and no half-written outputs.
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "slimlm/core/file.h"
+#include "support/subprocess.h"
+#include "support/test_data.h"
+
+namespace slimlm {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using testing::RunSlimlm;
+using testing::SharedDataPath;
+
+const std::string kBin = "models/stories260K/stories260K.bin";
+const std::string kGguf = "models/stories260K/stories260K.gguf";
+const std::string kHf = "models/stories260K/hf";
+const std::string kTok = "models/stories260K/tok512.bin";
+
+std::string ReferenceText() {
+  std::ifstream in(SharedDataPath("models/stories260K/reference/greedy.json"));
+  return nlohmann::json::parse(in)["prompt_once_upon_a_time_64"]["text"].get<std::string>();
+}
+
+// An error is one line starting with "error: ".
+void ExpectOneLineError(const testing::ProcessResult& r, const std::string& fragment) {
+  EXPECT_THAT(r.err, StartsWith("error: "));
+  EXPECT_THAT(r.err, HasSubstr(fragment));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(Cli, RunPrintsTheReferenceContinuationInEveryFormat) {
+  SLIMLM_REQUIRE_SHARED_DATA(kBin);
+  const std::string expected = ReferenceText();
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"-m", SharedDataPath(kBin)},
+           {"-m", SharedDataPath(kGguf)},
+           {"-m", SharedDataPath(kHf), "--tokenizer", SharedDataPath(kTok)}}) {
+    std::vector<std::string> cmd = {"run", "-p", "Once upon a time", "--temp", "0", "-n", "64"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    auto r = RunSlimlm(cmd);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // The reference is 64 steps of llama2.c including the prompt; -n counts new tokens, so the
+    // reference is a prefix of the output.
+    EXPECT_THAT(r.out, StartsWith(expected)) << args[1];
+    EXPECT_THAT(r.err, HasSubstr("tok/s"));
+  }
+}
+
+TEST(Cli, RunJsonGivesTokens) {
+  SLIMLM_REQUIRE_SHARED_DATA(kGguf);
+  auto r = RunSlimlm({"run", "-m", SharedDataPath(kGguf), "-p", "Once upon a time", "--temp",
+                      "0", "-n", "5", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["prompt_tokens"].get<std::vector<int>>(), (std::vector<int>{1, 403, 407, 261, 378}));
+  EXPECT_EQ(j["tokens"].get<std::vector<int>>(), (std::vector<int>{432, 383, 286, 261, 376}));
+  EXPECT_EQ(j["stop_reason"], "length");
+}
+
+TEST(Cli, BadUsageExitsWithTwo) {
+  auto r = RunSlimlm({"frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'frobnicate'"));
+  r = RunSlimlm({"run", "-p", "hi"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--model"));
+  r = RunSlimlm({"run", "-m", "x.gguf", "-p", "hi", "--no-such-flag"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(RunSlimlm({}).exit_code, 2);
+}
+
+TEST(Cli, BadOptionValueIsAUsageError) {
+  SLIMLM_REQUIRE_SHARED_DATA(kGguf);
+  auto r = RunSlimlm({"run", "-m", SharedDataPath(kGguf), "-p", "hi", "--temp", "-1"});
+  EXPECT_EQ(r.exit_code, 2);
+  ExpectOneLineError(r, "temperature -1");
+  r = RunSlimlm({"run", "-m", SharedDataPath(kGguf), "-p", "hi", "--top-p", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  ExpectOneLineError(r, "top-p");
+}
+
+TEST(Cli, HelpDescribesCommands) {
+  auto r = RunSlimlm({"help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* c : {"run", "info", "tokenize", "convert", "init"}) EXPECT_THAT(r.out, HasSubstr(c));
+  r = RunSlimlm({"help", "run"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("--temp"));
+  EXPECT_THAT(r.out, HasSubstr("--repeat-penalty"));
+}
+
+TEST(Cli, MissingAndCorruptFilesGiveOneLineErrors) {
+  std::string dir = testing::MakeTempDir();
+  auto r = RunSlimlm({"info", dir + "/nope.gguf"});
+  EXPECT_EQ(r.exit_code, 1);
+  ExpectOneLineError(r, dir + "/nope.gguf");
+
+  ASSERT_TRUE(WriteFileAtomically(dir + "/junk.bin", "this is not a model at all").ok());
+  r = RunSlimlm({"run", "-m", dir + "/junk.bin", "-p", "hi"});
+  EXPECT_EQ(r.exit_code, 1);
+  ExpectOneLineError(r, dir + "/junk.bin");
+
+  if (testing::HasSharedData(kGguf)) {
+    std::string bytes = *ReadFileToString(SharedDataPath(kGguf));
+    for (size_t cut : {size_t{3}, size_t{24}, size_t{1000}, bytes.size() / 2, bytes.size() - 1}) {
+      ASSERT_TRUE(WriteFileAtomically(dir + "/cut.gguf", bytes.substr(0, cut)).ok());
+      r = RunSlimlm({"run", "-m", dir + "/cut.gguf", "-p", "hi"});
+      EXPECT_EQ(r.exit_code, 1) << "cut at " << cut;
+      ExpectOneLineError(r, dir + "/cut.gguf");
+    }
+  }
+}
+
+TEST(Cli, MissingTokenizerAndLongPromptAreExplained) {
+  SLIMLM_REQUIRE_SHARED_DATA(kHf);
+  auto r = RunSlimlm({"run", "-m", SharedDataPath(kHf), "-p", "hi"});
+  EXPECT_EQ(r.exit_code, 1);
+  ExpectOneLineError(r, "--tokenizer");
+  r = RunSlimlm({"run", "-m", SharedDataPath(kGguf), "-c", "8", "-p",
+                 "Once upon a time there was a very long prompt"});
+  EXPECT_EQ(r.exit_code, 1);
+  ExpectOneLineError(r, "context");
+}
+
+TEST(Cli, InfoAndTokenize) {
+  SLIMLM_REQUIRE_SHARED_DATA(kBin);
+  auto r = RunSlimlm({"info", SharedDataPath(kBin), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["parameters"], 260032);  // SOURCES.md: 260,032 weight parameters.
+  EXPECT_EQ(j["n_layers"], 5);
+  EXPECT_EQ(j["tied_embeddings"], true);
+  EXPECT_EQ(j["kv_cache"]["bytes"].get<double>(), 2.0 * 5 * 512 * 32 * 4);
+  r = RunSlimlm({"tokenize", SharedDataPath(kGguf), "Once upon a time", "--ids"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1 403 407 261 378\n");
+}
+
+TEST(Cli, ConvertChainKeepsTheModelWorking) {
+  SLIMLM_REQUIRE_SHARED_DATA(kBin);
+  std::string dir = testing::MakeTempDir();
+  auto r = RunSlimlm({"convert", SharedDataPath(kBin), dir + "/a.gguf"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunSlimlm({"convert", dir + "/a.gguf", dir + "/hf"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunSlimlm({"convert", dir + "/hf", dir + "/b.gguf"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunSlimlm({"run", "-m", dir + "/b.gguf", "-p", "Once upon a time", "--temp", "0", "-n", "64"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, StartsWith(ReferenceText()));
+}
+
+TEST(Cli, ConvertToAnUnwritablePlaceFailsCleanly) {
+  SLIMLM_REQUIRE_SHARED_DATA(kGguf);
+  std::string dir = testing::MakeTempDir();
+  auto r = RunSlimlm({"convert", SharedDataPath(kGguf), dir + "/missing/dir/out.gguf"});
+  EXPECT_EQ(r.exit_code, 1);
+  ExpectOneLineError(r, "out.gguf");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/missing"));
+}
+
+TEST(Cli, InitIsDeterministicAndSaysWeightsAreRandom) {
+  std::string dir = testing::MakeTempDir();
+  ASSERT_EQ(RunSlimlm({"init", "--preset", "tiny", "--seed", "5", dir + "/a.gguf"}).exit_code, 0);
+  ASSERT_EQ(RunSlimlm({"init", "--preset", "tiny", "--seed", "5", dir + "/b.gguf"}).exit_code, 0);
+  ASSERT_EQ(RunSlimlm({"init", "--preset", "tiny", "--seed", "6", dir + "/c.gguf"}).exit_code, 0);
+  EXPECT_EQ(*ReadFileToString(dir + "/a.gguf"), *ReadFileToString(dir + "/b.gguf"));
+  EXPECT_NE(*ReadFileToString(dir + "/a.gguf"), *ReadFileToString(dir + "/c.gguf"));
+  auto r = RunSlimlm({"run", "-m", dir + "/a.gguf", "-p", "hello", "-n", "8", "--seed", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("weights are random"));
+  r = RunSlimlm({"init", "--preset", "huge", dir + "/d.gguf"});
+  EXPECT_EQ(r.exit_code, 2);
+  ExpectOneLineError(r, "unknown preset 'huge'");
+}
+
+}  // namespace
+}  // namespace slimlm
