@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "slimlm/core/log.h"
+
 namespace slimlm {
 namespace {
 
@@ -46,6 +48,12 @@ Status ReadRopeScaling(const Metadata& md, const std::string& arch, const std::s
     SLIMLM_ASSIGN_OR_RETURN(s.factor, ReadFloat(md, arch + ".rope.scale_linear", source, 1.0f));
   }
   if (type == "none") s.type = RopeScalingType::kNone;
+  else if (type == "dynamic") {
+    // Dynamic NTK scaling changes nothing within the original context, and past it would
+    // re-rotate keys already in the cache; run it unscaled and say so.
+    SLIMLM_LOG(kWarning, "{}: RoPE scaling 'dynamic' is applied as no scaling", source);
+    s.type = RopeScalingType::kNone;
+  }
   else if (type == "linear") s.type = RopeScalingType::kLinear;
   else if (type == "yarn") s.type = RopeScalingType::kYarn;
   else if (type == "llama3") s.type = RopeScalingType::kLlama3;
@@ -56,9 +64,16 @@ Status ReadRopeScaling(const Metadata& md, const std::string& arch, const std::s
   SLIMLM_ASSIGN_OR_RETURN(
       s.original_context,
       ReadCount(md, arch, "rope.scaling.original_context_length", source, c->context_length));
-  SLIMLM_ASSIGN_OR_RETURN(s.low_freq_factor, ReadFloat(md, prefix + "low_freq_factor", source, 1));
+  // GGUF has no keys for Llama 3's smoothing bounds (llama.cpp stores the resulting per-pair
+  // factors as the tensor rope_freqs.weight instead); HF folders give them as slimlm.* keys.
+  SLIMLM_ASSIGN_OR_RETURN(s.low_freq_factor,
+                          ReadFloat(md, "slimlm.rope.scaling.low_freq_factor", source, 1));
   SLIMLM_ASSIGN_OR_RETURN(s.high_freq_factor,
-                          ReadFloat(md, prefix + "high_freq_factor", source, 4));
+                          ReadFloat(md, "slimlm.rope.scaling.high_freq_factor", source, 4));
+  if (s.type == RopeScalingType::kLlama3 && !(s.high_freq_factor > s.low_freq_factor)) {
+    return CorruptError("{}: Llama 3 RoPE scaling needs high_freq_factor > low_freq_factor",
+                        source);
+  }
   SLIMLM_ASSIGN_OR_RETURN(s.beta_fast, ReadFloat(md, prefix + "yarn_beta_fast", source, 32));
   SLIMLM_ASSIGN_OR_RETURN(s.beta_slow, ReadFloat(md, prefix + "yarn_beta_slow", source, 1));
   SLIMLM_ASSIGN_OR_RETURN(s.attn_factor, ReadFloat(md, prefix + "attn_factor", source, 1));
