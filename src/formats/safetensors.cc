@@ -297,7 +297,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<StoredTensor>
     if (header.size() > 1) header += ",";
     std::string shape;
     for (int d = 0; d < t->shape.rank(); ++d) {
-      shape += (d > 0 ? "," : "") + std::to_string(t->shape[d]);
+      if (d > 0) shape += ',';
+      shape += std::to_string(t->shape[d]);
     }
     header += fmt::format("{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
                           quote(t->name), *SafetensorsDTypeName(t->dtype), shape, offset,

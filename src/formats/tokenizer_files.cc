@@ -1,19 +1,44 @@
-// Placeholder until the tokenizer file readers land.
+// ReadTokenizerFile: chooses the reader from the file's content, not its name. Kept alone in
+// this file because it is the only tokenizer code that needs the GGUF reader.
+#include <cstring>
+#include <filesystem>
+
+#include "formats/tokenizer_internal.h"
+#include "slimlm/core/file.h"
+#include "slimlm/formats/gguf.h"
 #include "slimlm/formats/tokenizer_files.h"
 
 namespace slimlm {
 
-Status ReadLlama2cTokenizer(const std::string& path, int, Metadata*) {
-  return UnsupportedError("{}: llama2.c tokenizers are not readable yet", path);
-}
-Status ReadHfTokenizer(const std::string& path, Metadata*) {
-  return UnsupportedError("{}: tokenizer.json is not readable yet", path);
-}
-Status ReadTokenizerFile(const std::string& path, int, Metadata*) {
-  return UnsupportedError("{}: tokenizer files are not readable yet", path);
-}
-Status WriteHfTokenizer(const Metadata&, const std::string& dir) {
-  return UnsupportedError("{}: tokenizer.json cannot be written yet", dir);
+Status ReadTokenizerFile(const std::string& path, int n_vocab, Metadata* out) {
+  // A Hugging Face model folder: its tokenizer.json.
+  if (IsDirectory(path)) {
+    const std::string json = (std::filesystem::path(path) / "tokenizer.json").string();
+    if (!IsRegularFile(json)) return NotFoundError("{}: no tokenizer.json in this folder", path);
+    return ReadHfTokenizer(json, out);
+  }
+  // The map costs nothing even for a multi-gigabyte GGUF model; only the first bytes are read.
+  SLIMLM_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  const std::span<const uint8_t> bytes = file.bytes();
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) {
+    SLIMLM_ASSIGN_OR_RETURN(Metadata metadata, ReadGgufMetadata(path));
+    Metadata tokenizer;
+    for (const auto& [key, value] : metadata.entries()) {
+      if (key.rfind("tokenizer.", 0) == 0) tokenizer.Set(key, value);
+    }
+    if (tokenizer.size() == 0) return NotFoundError("{}: this GGUF file has no tokenizer", path);
+    ReplaceTokenizerKeys(tokenizer, out);
+    return Status::Ok();
+  }
+  // JSON starts with '{' after optional whitespace and a UTF-8 byte order mark.
+  size_t pos = 0;
+  if (bytes.size() >= 3 && std::memcmp(bytes.data(), "\xEF\xBB\xBF", 3) == 0) pos = 3;
+  while (pos < bytes.size() &&
+         (bytes[pos] == ' ' || bytes[pos] == '\t' || bytes[pos] == '\n' || bytes[pos] == '\r')) {
+    ++pos;
+  }
+  if (pos < bytes.size() && bytes[pos] == '{') return ReadHfTokenizer(path, out);
+  return ReadLlama2cTokenizer(path, n_vocab, out);
 }
 
 }  // namespace slimlm

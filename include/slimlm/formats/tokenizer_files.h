@@ -1,15 +1,21 @@
 // Reading and writing tokenizer vocabularies in their several file formats, always through the
-// GGUF tokenizer keys in a Metadata:
+// GGUF tokenizer keys in a Metadata (docs/tokenizers.md tells what each reader supports):
 //
-//   tokenizer.ggml.model          "llama" (SentencePiece BPE with scores) or "gpt2" (byte-level BPE)
-//   tokenizer.ggml.pre            pre-tokenizer: "default", "gpt-2", "llama-bpe", "qwen2", ...
-//   tokenizer.ggml.tokens         [string] token texts ("▁" for a space in "llama" vocabularies)
-//   tokenizer.ggml.scores         [f32] merge scores ("llama")
-//   tokenizer.ggml.token_type     [i32] 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
-//   tokenizer.ggml.merges         [string] "left right" merge rules in priority order ("gpt2")
+//   tokenizer.ggml.model       "llama" (SentencePiece BPE, scores) or "gpt2" (byte-level BPE)
+//   tokenizer.ggml.pre         pre-tokenizer: "default", "gpt-2", "llama-bpe", "qwen2", "smollm"
+//   tokenizer.ggml.tokens      [string] token texts ("▁" for a space in "llama" vocabularies)
+//   tokenizer.ggml.scores      [f32] merge scores ("llama")
+//   tokenizer.ggml.token_type  [i32] 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
+//                              6 byte
+//   tokenizer.ggml.merges      [string] "left right" merge rules in priority order ("gpt2")
 //   tokenizer.ggml.bos_token_id / eos_token_id / unknown_token_id / padding_token_id   u32
 //   tokenizer.ggml.add_bos_token / add_eos_token / add_space_prefix                  bool
-//   tokenizer.chat_template       string (Jinja)
+//   tokenizer.chat_template    string (Jinja)
+//
+// Every function reports a file that contradicts its format as kCorrupt, and a valid file we do
+// not handle (another pre-tokenizer, a Unigram model) as kUnsupported, with the path and the
+// problem in the message. On success a reader replaces every tokenizer.* key of `out` (keys of a
+// tokenizer read before are removed) and leaves other keys alone; on error `out` is unchanged.
 #ifndef SLIMLM_FORMATS_TOKENIZER_FILES_H_
 #define SLIMLM_FORMATS_TOKENIZER_FILES_H_
 
