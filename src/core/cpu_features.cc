@@ -33,8 +33,8 @@ CpuFeatures Detect() {
   f.fma = c & bit_FMA;
   f.f16c = c & bit_F16C;
   uint64_t xcr0 = osxsave ? ReadXcr0() : 0;
-  bool os_avx = (xcr0 & 0x6) == 0x6;        // XMM and YMM state.
-  bool os_avx512 = (xcr0 & 0xe6) == 0xe6;   // Plus opmask and ZMM state.
+  bool os_avx = (xcr0 & 0x6) == 0x6;       // XMM and YMM state.
+  bool os_avx512 = (xcr0 & 0xe6) == 0xe6;  // Plus opmask and ZMM state.
   f.avx = avx_hw && os_avx;
   f.fma = f.fma && os_avx;
   f.f16c = f.f16c && os_avx;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace slimlm {
 namespace {
@@ -26,13 +27,16 @@ LogLevel GetLogLevel() { return Level().load(std::memory_order_relaxed); }
 void SetLogLevel(LogLevel level) { Level().store(level, std::memory_order_relaxed); }
 
 bool ParseLogLevel(std::string_view text, LogLevel* level) {
-  if (text == "debug") *level = LogLevel::kDebug;
-  else if (text == "info") *level = LogLevel::kInfo;
-  else if (text == "warning" || text == "warn") *level = LogLevel::kWarning;
-  else if (text == "error") *level = LogLevel::kError;
-  else if (text == "off") *level = LogLevel::kOff;
-  else return false;
-  return true;
+  static const std::pair<std::string_view, LogLevel> kLevels[] = {
+      {"debug", LogLevel::kDebug},  {"info", LogLevel::kInfo},   {"warning", LogLevel::kWarning},
+      {"warn", LogLevel::kWarning}, {"error", LogLevel::kError}, {"off", LogLevel::kOff}};
+  for (const auto& [name, value] : kLevels) {
+    if (text == name) {
+      *level = value;
+      return true;
+    }
+  }
+  return false;
 }
 
 void LogLine(LogLevel level, std::string_view message) {

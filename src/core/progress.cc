@@ -65,8 +65,8 @@ void Progress::Finish() {
 
 void Progress::Draw(bool final_line) {
   if (mode_ == Mode::kQuiet) return;
-  std::string line = FormatLine(label_, done_, total_, unit_, timer_.Seconds(),
-                                mode_ == Mode::kTerminal ? 30 : 0);
+  std::string line =
+      FormatLine(label_, done_, total_, unit_, timer_.Seconds(), mode_ == Mode::kTerminal ? 30 : 0);
   if (mode_ == Mode::kTerminal) {
     fmt::print(out_, "\r\033[K{}{}", line, final_line ? "\n" : "");
   } else {

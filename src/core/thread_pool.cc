@@ -70,8 +70,7 @@ void ThreadPool::Run(int64_t n_tasks, const std::function<void(int64_t, int)>& f
   job_ = nullptr;
 }
 
-void ThreadPool::ParallelFor(int64_t n,
-                             const std::function<void(int64_t, int64_t, int)>& fn) {
+void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   const int64_t parts = std::min<int64_t>(n_threads_, n);
   Run(parts, [&](int64_t part, int thread) {

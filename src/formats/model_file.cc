@@ -4,9 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <filesystem>
-#include <unordered_map>
 
 #include "slimlm/core/file.h"
 #include "slimlm/core/log.h"
@@ -89,22 +87,16 @@ Status AttachTokenizer(const LoadOptions& options, const std::string& found, Tok
   return Status::Ok();
 }
 
-// Applies `to` pairing to every q/k tensor of a Llama store whose pairing differs, returning the
-// permuted bytes by tensor name (empty when nothing changes).
-Status PermuteQk(const WeightStore& store, RopePairing to,
-                 std::unordered_map<std::string, std::vector<uint8_t>>* out) {
-  const Metadata& m = store.metadata();
+// When a Llama store's q/k rows are not in `to` order, the number of heads of tensor `t` to
+// permute (0 for tensors that stay as they are).
+Result<int64_t> HeadsToPermute(const Metadata& m, const StoredTensor& t, RopePairing to) {
   if (!ArchitectureUsesAdjacentPairingInGguf(m.GetString("general.architecture").value_or("")) ||
       StoredRopePairing(m) == to) {
-    return Status::Ok();
+    return int64_t{0};
   }
-  for (const StoredTensor& t : store.tensors()) {
-    int64_t heads = RopeHeadsOfTensor(m, t.name);
-    if (heads == 0) continue;
-    if (heads < 0) return InvalidArgumentError("metadata lacks the attention head count");
-    SLIMLM_RETURN_IF_ERROR(PermuteRopeTensor(t, heads, StoredRopePairing(m), to, &(*out)[t.name]));
-  }
-  return Status::Ok();
+  int64_t heads = RopeHeadsOfTensor(m, t.name);
+  if (heads < 0) return InvalidArgumentError("metadata lacks the attention head count");
+  return heads;
 }
 
 }  // namespace
@@ -168,18 +160,25 @@ Result<WeightStore> LoadModel(const std::string& path, const LoadOptions& option
 }
 
 Status SaveGguf(const WeightStore& store, const std::string& path) {
-  // GGUF Llama weights pair adjacent dimensions: HF-ordered q/k rows are permuted back, and the
-  // pairing key, which only describes in-memory stores, is not written.
-  std::unordered_map<std::string, std::vector<uint8_t>> permuted;
-  SLIMLM_RETURN_IF_ERROR(PermuteQk(store, RopePairing::kAdjacent, &permuted).WithContext(path));
+  // GGUF Llama weights pair adjacent dimensions: HF-ordered q/k rows are permuted back, one
+  // tensor at a time into one reused buffer, and the pairing key, which only describes
+  // in-memory stores, is not written.
   Metadata metadata = store.metadata();
   metadata.Erase(std::string(kRopePairingKey));
   std::vector<GgufTensorInfo> infos;
   for (const StoredTensor& t : store.tensors()) infos.push_back({t.name, t.dtype, t.shape});
   SLIMLM_ASSIGN_OR_RETURN(auto writer, GgufStreamWriter::Create(path, metadata, std::move(infos)));
+  std::vector<uint8_t> permuted;
   for (const StoredTensor& t : store.tensors()) {
-    auto it = permuted.find(t.name);
-    const void* data = it == permuted.end() ? t.data : it->second.data();
+    Result<int64_t> heads = HeadsToPermute(store.metadata(), t, RopePairing::kAdjacent);
+    if (!heads.ok()) return heads.status().WithContext(path);
+    const void* data = t.data;
+    if (*heads > 0) {
+      SLIMLM_RETURN_IF_ERROR(PermuteRopeTensor(t, *heads, StoredRopePairing(store.metadata()),
+                                               RopePairing::kAdjacent, &permuted)
+                                 .WithContext(path));
+      data = permuted.data();
+    }
     SLIMLM_RETURN_IF_ERROR(writer->Append(data, t.nbytes));
   }
   return writer->Finish();

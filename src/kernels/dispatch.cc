@@ -11,10 +11,14 @@ namespace slimlm::kernels {
 
 std::string_view IsaName(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
-    case Isa::kNeon: return "neon";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kNeon:
+      return "neon";
   }
   return "unknown";
 }
@@ -28,19 +32,22 @@ std::optional<Isa> ParseIsa(std::string_view name) {
 
 MatMulFn KernelTable::MatMul(DType weight) const {
   switch (weight) {
-    case DType::kF32: return matmul_f32;
-    case DType::kF16: return matmul_f16;
-    case DType::kBF16: return matmul_bf16;
-    case DType::kQ8_0: return matmul_q8_0;
-    case DType::kQ4_0: return matmul_q4_0;
+    case DType::kF32:
+      return matmul_f32;
+    case DType::kF16:
+      return matmul_f16;
+    case DType::kBF16:
+      return matmul_bf16;
+    case DType::kQ8_0:
+      return matmul_q8_0;
+    case DType::kQ4_0:
+      return matmul_q4_0;
   }
   SLIMLM_CHECK(false) << "no matmul for dtype " << static_cast<int>(weight);
   return nullptr;
 }
 
-DType ActivationType(DType weight) {
-  return Traits(weight).quantized ? DType::kQ8_0 : DType::kF32;
-}
+DType ActivationType(DType weight) { return Traits(weight).quantized ? DType::kQ8_0 : DType::kF32; }
 
 void ConvertActivation(const KernelTable& table, DType weight, const float* x, void* out,
                        int64_t n) {
@@ -67,10 +74,12 @@ const KernelTable& Kernels() {
     Isa chosen = supported.back();
     if (const char* env = std::getenv("SLIMLM_ISA")) {
       std::optional<Isa> wanted = ParseIsa(env);
-      Result<const KernelTable*> pinned =
-          wanted ? KernelsFor(*wanted) : Result<const KernelTable*>(InvalidArgumentError(
-                                             "SLIMLM_ISA='{}' is not one of scalar, avx2, "
-                                             "avx512, neon", env));
+      Result<const KernelTable*> pinned = wanted
+                                              ? KernelsFor(*wanted)
+                                              : Result<const KernelTable*>(InvalidArgumentError(
+                                                    "SLIMLM_ISA='{}' is not one of scalar, avx2, "
+                                                    "avx512, neon",
+                                                    env));
       if (pinned.ok()) return *pinned;
       SLIMLM_LOG(kWarning, "{}; using {}", pinned.status().message(), IsaName(chosen));
     }

@@ -1,8 +1,10 @@
 #include "slimlm/model/config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "slimlm/core/log.h"
+#include "slimlm/formats/rope_pairing.h"
 
 namespace slimlm {
 namespace {
@@ -17,8 +19,10 @@ Result<int64_t> ReadCount(const Metadata& md, const std::string& arch, const cha
     return CorruptError("{}: missing metadata key '{}'", source, key);
   }
   std::optional<int64_t> n = v->AsInt();
-  if (!n) return CorruptError("{}: key '{}' is a {}, expected an integer", source, key,
-                              MetaTypeName(v->type()));
+  if (!n) {
+    return CorruptError("{}: key '{}' is a {}, expected an integer", source, key,
+                        MetaTypeName(v->type()));
+  }
   if (*n <= 0 || *n > (int64_t{1} << 32)) {
     return CorruptError("{}: key '{}' has implausible value {}", source, key, *n);
   }
@@ -47,17 +51,23 @@ Status ReadRopeScaling(const Metadata& md, const std::string& arch, const std::s
     type = "linear";
     SLIMLM_ASSIGN_OR_RETURN(s.factor, ReadFloat(md, arch + ".rope.scale_linear", source, 1.0f));
   }
-  if (type == "none") s.type = RopeScalingType::kNone;
-  else if (type == "dynamic") {
+  if (type == "dynamic") {
     // Dynamic NTK scaling changes nothing within the original context, and past it would
     // re-rotate keys already in the cache; run it unscaled and say so.
     SLIMLM_LOG(kWarning, "{}: RoPE scaling 'dynamic' is applied as no scaling", source);
-    s.type = RopeScalingType::kNone;
+    type = "none";
   }
-  else if (type == "linear") s.type = RopeScalingType::kLinear;
-  else if (type == "yarn") s.type = RopeScalingType::kYarn;
-  else if (type == "llama3") s.type = RopeScalingType::kLlama3;
-  else return UnsupportedError("{}: unsupported RoPE scaling type '{}'", source, type);
+  static const std::pair<const char*, RopeScalingType> kTypes[] = {
+      {"none", RopeScalingType::kNone},
+      {"linear", RopeScalingType::kLinear},
+      {"yarn", RopeScalingType::kYarn},
+      {"llama3", RopeScalingType::kLlama3}};
+  auto it = std::find_if(std::begin(kTypes), std::end(kTypes),
+                         [&](const auto& entry) { return type == entry.first; });
+  if (it == std::end(kTypes)) {
+    return UnsupportedError("{}: unsupported RoPE scaling type '{}'", source, type);
+  }
+  s.type = it->second;
   if (s.type != RopeScalingType::kNone && !(s.factor > 0.0f)) {
     return CorruptError("{}: RoPE scaling factor {} is not positive", source, s.factor);
   }
@@ -84,9 +94,12 @@ Status ReadRopeScaling(const Metadata& md, const std::string& arch, const std::s
 
 std::string_view ArchitectureName(Architecture arch) {
   switch (arch) {
-    case Architecture::kLlama: return "llama";
-    case Architecture::kQwen2: return "qwen2";
-    case Architecture::kQwen3: return "qwen3";
+    case Architecture::kLlama:
+      return "llama";
+    case Architecture::kQwen2:
+      return "qwen2";
+    case Architecture::kQwen3:
+      return "qwen3";
   }
   return "unknown";
 }
@@ -96,24 +109,33 @@ Result<ModelConfig> ModelConfig::FromMetadata(const Metadata& md, int64_t n_voca
   std::optional<std::string> arch = md.GetString("general.architecture");
   if (!arch) return CorruptError("{}: missing metadata key 'general.architecture'", source);
   ModelConfig c;
-  if (*arch == "llama") c.arch = Architecture::kLlama;
-  else if (*arch == "qwen2") c.arch = Architecture::kQwen2;
-  else if (*arch == "qwen3") c.arch = Architecture::kQwen3;
-  else return UnsupportedError("{}: unsupported architecture '{}' (slimlm runs llama, qwen2, qwen3)",
-                               source, *arch);
+  if (*arch == "llama") {
+    c.arch = Architecture::kLlama;
+  } else if (*arch == "qwen2") {
+    c.arch = Architecture::kQwen2;
+  } else if (*arch == "qwen3") {
+    c.arch = Architecture::kQwen3;
+  } else {
+    return UnsupportedError("{}: unsupported architecture '{}' (slimlm runs llama, qwen2, qwen3)",
+                            source, *arch);
+  }
   const std::string& a = *arch;
   SLIMLM_ASSIGN_OR_RETURN(c.dim, ReadCount(md, a, "embedding_length", source, std::nullopt));
   SLIMLM_ASSIGN_OR_RETURN(c.n_layers, ReadCount(md, a, "block_count", source, std::nullopt));
-  SLIMLM_ASSIGN_OR_RETURN(c.n_heads, ReadCount(md, a, "attention.head_count", source, std::nullopt));
-  SLIMLM_ASSIGN_OR_RETURN(c.n_kv_heads, ReadCount(md, a, "attention.head_count_kv", source, c.n_heads));
+  SLIMLM_ASSIGN_OR_RETURN(c.n_heads,
+                          ReadCount(md, a, "attention.head_count", source, std::nullopt));
+  SLIMLM_ASSIGN_OR_RETURN(c.n_kv_heads,
+                          ReadCount(md, a, "attention.head_count_kv", source, c.n_heads));
   SLIMLM_ASSIGN_OR_RETURN(c.ffn_dim, ReadCount(md, a, "feed_forward_length", source, std::nullopt));
   SLIMLM_ASSIGN_OR_RETURN(c.context_length, ReadCount(md, a, "context_length", source, 2048));
   if (c.dim % c.n_heads != 0 && !md.Has(a + ".attention.key_length")) {
     return CorruptError("{}: embedding length {} is not a multiple of the head count {}", source,
                         c.dim, c.n_heads);
   }
-  SLIMLM_ASSIGN_OR_RETURN(c.head_dim, ReadCount(md, a, "attention.key_length", source, c.dim / c.n_heads));
-  SLIMLM_ASSIGN_OR_RETURN(int64_t value_dim, ReadCount(md, a, "attention.value_length", source, c.head_dim));
+  SLIMLM_ASSIGN_OR_RETURN(c.head_dim,
+                          ReadCount(md, a, "attention.key_length", source, c.dim / c.n_heads));
+  SLIMLM_ASSIGN_OR_RETURN(int64_t value_dim,
+                          ReadCount(md, a, "attention.value_length", source, c.head_dim));
   if (value_dim != c.head_dim) {
     return UnsupportedError("{}: key length {} differs from value length {}", source, c.head_dim,
                             value_dim);
@@ -137,15 +159,11 @@ Result<ModelConfig> ModelConfig::FromMetadata(const Metadata& md, int64_t n_voca
     return CorruptError("{}: bad norm epsilon {} or RoPE base {}", source, c.norm_eps,
                         c.rope_theta);
   }
-  // GGUF Llama weights pair adjacent dimensions; Qwen pairs halves; an HF Llama folder keeps
-  // HF's order and says so (see formats/model_file.h).
-  c.rope_pairing = c.arch == Architecture::kLlama ? kernels::RopePairing::kAdjacent
-                                                  : kernels::RopePairing::kHalf;
-  if (std::optional<std::string> pairing = md.GetString("slimlm.rope.pairing")) {
-    if (*pairing == "half") c.rope_pairing = kernels::RopePairing::kHalf;
-    else if (*pairing == "adjacent") c.rope_pairing = kernels::RopePairing::kAdjacent;
-    else return CorruptError("{}: unknown slimlm.rope.pairing '{}'", source, *pairing);
-  }
+  // GGUF Llama weights pair adjacent dimensions and Qwen pairs halves; an HF Llama folder keeps
+  // HF's (half) row order and says so in its metadata (see formats/rope_pairing.h).
+  const bool adjacent =
+      ArchitectureUsesAdjacentPairingInGguf(a) && StoredRopePairing(md) == RopePairing::kAdjacent;
+  c.rope_pairing = adjacent ? kernels::RopePairing::kAdjacent : kernels::RopePairing::kHalf;
   SLIMLM_RETURN_IF_ERROR(ReadRopeScaling(md, a, source, &c));
   return c;
 }

@@ -40,11 +40,16 @@ Context::Context(const Model& model, const ContextOptions& options, int64_t n_ct
 
 Context::~Context() = default;
 
-Result<std::unique_ptr<Context>> Context::Create(const Model& model, const ContextOptions& options) {
+Result<std::unique_ptr<Context>> Context::Create(const Model& model,
+                                                 const ContextOptions& options) {
   const ModelConfig& c = model.config();
   int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : c.context_length;
-  if (options.n_batch <= 0) return InvalidArgumentError("batch size {} must be positive", options.n_batch);
-  if (n_ctx > (int64_t{1} << 24)) return InvalidArgumentError("context size {} is too large", n_ctx);
+  if (options.n_batch <= 0) {
+    return InvalidArgumentError("batch size {} must be positive", options.n_batch);
+  }
+  if (n_ctx > (int64_t{1} << 24)) {
+    return InvalidArgumentError("context size {} is too large", n_ctx);
+  }
   std::unique_ptr<Context> ctx(new Context(model, options, n_ctx));
   const int64_t b = std::min(options.n_batch, n_ctx);
   ctx->options_.n_batch = b;
@@ -199,10 +204,12 @@ void Context::Forward(const int32_t* tokens, int64_t n, float* logits_out, bool 
       float* kt = s.k.data() + t * kv_dim;
       if (w.q_norm != nullptr) {  // Qwen3: RMSNorm over each head before RoPE.
         for (int64_t h = 0; h < c.n_heads; ++h) {
-          kernels_.rms_norm(qt + h * c.head_dim, w.q_norm, qt + h * c.head_dim, c.head_dim, c.norm_eps);
+          kernels_.rms_norm(qt + h * c.head_dim, w.q_norm, qt + h * c.head_dim, c.head_dim,
+                            c.norm_eps);
         }
         for (int64_t h = 0; h < c.n_kv_heads; ++h) {
-          kernels_.rms_norm(kt + h * c.head_dim, w.k_norm, kt + h * c.head_dim, c.head_dim, c.norm_eps);
+          kernels_.rms_norm(kt + h * c.head_dim, w.k_norm, kt + h * c.head_dim, c.head_dim,
+                            c.norm_eps);
         }
       }
       const float* cos = s.cos.data() + t * half;

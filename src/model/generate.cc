@@ -6,10 +6,14 @@ namespace slimlm {
 
 std::string_view StopReasonName(StopReason reason) {
   switch (reason) {
-    case StopReason::kLength: return "length";
-    case StopReason::kEndOfGeneration: return "stop";
-    case StopReason::kContextFull: return "context";
-    case StopReason::kCallback: return "callback";
+    case StopReason::kLength:
+      return "length";
+    case StopReason::kEndOfGeneration:
+      return "stop";
+    case StopReason::kContextFull:
+      return "context";
+    case StopReason::kCallback:
+      return "callback";
   }
   return "unknown";
 }
@@ -33,7 +37,8 @@ Result<GenerateResult> Generate(Context& ctx, std::span<const int32_t> prompt,
   Timer timer;
   SLIMLM_RETURN_IF_ERROR(ctx.Eval(prompt));
   bool first = true;
-  while (options.max_tokens < 0 || static_cast<int64_t>(result.tokens.size()) < options.max_tokens) {
+  while (options.max_tokens < 0 ||
+         static_cast<int64_t>(result.tokens.size()) < options.max_tokens) {
     const int32_t next = sampler.Sample(ctx.logits());
     if (first) {
       result.prompt_seconds = timer.Seconds();
@@ -50,7 +55,8 @@ Result<GenerateResult> Generate(Context& ctx, std::span<const int32_t> prompt,
       result.stop_reason = StopReason::kCallback;
       break;
     }
-    if (options.max_tokens >= 0 && static_cast<int64_t>(result.tokens.size()) >= options.max_tokens) {
+    if (options.max_tokens >= 0 &&
+        static_cast<int64_t>(result.tokens.size()) >= options.max_tokens) {
       result.stop_reason = StopReason::kLength;
       break;
     }
@@ -60,8 +66,11 @@ Result<GenerateResult> Generate(Context& ctx, std::span<const int32_t> prompt,
     }
     SLIMLM_RETURN_IF_ERROR(ctx.Eval(std::span<const int32_t>(&next, 1)));
   }
-  if (first) result.prompt_seconds = timer.Seconds();
-  else result.generate_seconds = timer.Seconds();
+  if (first) {
+    result.prompt_seconds = timer.Seconds();
+  } else {
+    result.generate_seconds = timer.Seconds();
+  }
   return result;
 }
 

@@ -17,10 +17,10 @@ Result<std::unique_ptr<Model>> Model::FromStore(WeightStore store, bool require_
   const std::string& source = model->store_.source_path;
   const StoredTensor* embd = model->store_.Find("token_embd.weight");
   if (embd == nullptr) return CorruptError("{}: missing tensor 'token_embd.weight'", source);
-  SLIMLM_ASSIGN_OR_RETURN(model->config_,
-                          ModelConfig::FromMetadata(model->store_.metadata(),
-                                                    embd->shape.rank() == 2 ? embd->shape[0] : 0,
-                                                    source));
+  SLIMLM_ASSIGN_OR_RETURN(
+      model->config_,
+      ModelConfig::FromMetadata(model->store_.metadata(),
+                                embd->shape.rank() == 2 ? embd->shape[0] : 0, source));
   SLIMLM_RETURN_IF_ERROR(model->BindWeights());
   if (model->store_.metadata().Has("tokenizer.ggml.tokens")) {
     auto tokenizer = Tokenizer::FromMetadata(model->store_.metadata());
@@ -74,7 +74,8 @@ Status Model::BindWeights() {
     tied_ = true;
   }
   SLIMLM_ASSIGN_OR_RETURN(output_norm_, VectorF32("output_norm.weight", c.dim, true));
-  SLIMLM_ASSIGN_OR_RETURN(rope_freq_factors_, VectorF32("rope_freqs.weight", c.rope_dim / 2, false));
+  SLIMLM_ASSIGN_OR_RETURN(rope_freq_factors_,
+                          VectorF32("rope_freqs.weight", c.rope_dim / 2, false));
   const bool qwen2 = c.arch == Architecture::kQwen2;
   const bool qwen3 = c.arch == Architecture::kQwen3;
   layers_.resize(static_cast<size_t>(c.n_layers));

@@ -30,8 +30,8 @@ ModelPreset MakePreset(std::string name, std::string description, Architecture a
   c.rope_dim = c.head_dim;
   c.norm_eps = arch == Architecture::kLlama ? 1e-5f : 1e-6f;
   c.rope_theta = arch == Architecture::kLlama ? 10000.0f : 1000000.0f;
-  c.rope_pairing = arch == Architecture::kLlama ? kernels::RopePairing::kAdjacent
-                                                : kernels::RopePairing::kHalf;
+  c.rope_pairing =
+      arch == Architecture::kLlama ? kernels::RopePairing::kAdjacent : kernels::RopePairing::kHalf;
   p.tied_embeddings = tied;
   return p;
 }
@@ -46,7 +46,9 @@ struct SplitMix64 {
     return z ^ (z >> 31);
   }
   // Uniform in [-1, 1).
-  float Symmetric() { return static_cast<float>(static_cast<double>(Next() >> 11) * 0x1p-52 - 1.0); }
+  float Symmetric() {
+    return static_cast<float>(static_cast<double>(Next() >> 11) * 0x1p-52 - 1.0);
+  }
 };
 
 uint64_t HashName(const std::string& name, uint64_t seed) {

@@ -26,9 +26,9 @@ RopeAngles::RopeAngles(const ModelConfig& c, const float* freq_factors) {
   if (s.type == RopeScalingType::kYarn) {
     yarn_low = std::max(0.0, std::floor(YarnCorrectionDim(s.beta_fast, c.rope_dim,
                                                           s.original_context, c.rope_theta)));
-    yarn_high = std::min(static_cast<double>(c.rope_dim - 1),
-                         std::ceil(YarnCorrectionDim(s.beta_slow, c.rope_dim, s.original_context,
-                                                     c.rope_theta)));
+    yarn_high = std::min(
+        static_cast<double>(c.rope_dim - 1),
+        std::ceil(YarnCorrectionDim(s.beta_slow, c.rope_dim, s.original_context, c.rope_theta)));
     magnitude_ = s.attn_factor * (1.0 + 0.1 * std::log(s.factor));
   }
   for (int64_t i = 0; i < n_pairs; ++i) {
@@ -59,8 +59,8 @@ RopeAngles::RopeAngles(const ModelConfig& c, const float* freq_factors) {
         if (wavelength > low_wavelength) {
           f /= s.factor;
         } else if (wavelength >= high_wavelength) {
-          double smooth = (ctx / wavelength - s.low_freq_factor) /
-                          (s.high_freq_factor - s.low_freq_factor);
+          double smooth =
+              (ctx / wavelength - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
           f = (1.0 - smooth) * f / s.factor + smooth * f;
         }
         break;

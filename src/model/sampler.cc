@@ -10,12 +10,18 @@ Status SamplingParams::Validate() const {
     return InvalidArgumentError("temperature {} must be 0 or more", temperature);
   }
   if (top_k < 0) return InvalidArgumentError("top-k {} must be 0 or more", top_k);
-  if (!(top_p > 0.0f && top_p <= 1.0f)) return InvalidArgumentError("top-p {} must be in (0, 1]", top_p);
-  if (!(min_p >= 0.0f && min_p <= 1.0f)) return InvalidArgumentError("min-p {} must be in [0, 1]", min_p);
+  if (!(top_p > 0.0f && top_p <= 1.0f)) {
+    return InvalidArgumentError("top-p {} must be in (0, 1]", top_p);
+  }
+  if (!(min_p >= 0.0f && min_p <= 1.0f)) {
+    return InvalidArgumentError("min-p {} must be in [0, 1]", min_p);
+  }
   if (!(repeat_penalty > 0.0f) || !std::isfinite(repeat_penalty)) {
     return InvalidArgumentError("repetition penalty {} must be positive", repeat_penalty);
   }
-  if (repeat_last_n < 0) return InvalidArgumentError("repeat-last-n {} must be 0 or more", repeat_last_n);
+  if (repeat_last_n < 0) {
+    return InvalidArgumentError("repeat-last-n {} must be 0 or more", repeat_last_n);
+  }
   return Status::Ok();
 }
 

@@ -20,7 +20,8 @@ struct ConvertArgs {
 };
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Re-types the weight matrices (rank 2); vectors such as norms and biases stay as they are,
@@ -36,9 +37,10 @@ Status ConvertMatrices(WeightStore* store, DType type) {
     const StoredTensor old = *store->Find(name);  // Copy: Replace rewrites the entry.
     const int64_t cols = old.shape.Cols();
     if (!IsRowLengthValid(type, cols)) {
-      return InvalidArgumentError("tensor '{}' has rows of {} elements, not a multiple of {}'s "
-                                  "block of {}", name, cols, DTypeName(type),
-                                  Traits(type).block_size);
+      return InvalidArgumentError(
+          "tensor '{}' has rows of {} elements, not a multiple of {}'s "
+          "block of {}",
+          name, cols, DTypeName(type), Traits(type).block_size);
     }
     uint8_t* dst = store->Replace(name, type, old.shape);
     row.resize(static_cast<size_t>(cols));
@@ -63,8 +65,10 @@ Status Convert(const ConvertArgs& args) {
   if (!args.type.empty()) {
     type = ParseDType(args.type);
     if (!type || Traits(*type).quantized) {
-      return InvalidArgumentError("--type '{}' is not one of f32, f16, bf16 (quantized types "
-                                  "come from 'slimlm quantize')", args.type);
+      return InvalidArgumentError(
+          "--type '{}' is not one of f32, f16, bf16 (quantized types "
+          "come from 'slimlm quantize')",
+          args.type);
     }
   }
   LoadOptions options;
@@ -72,8 +76,10 @@ Status Convert(const ConvertArgs& args) {
   options.require_tokenizer = false;
   SLIMLM_ASSIGN_OR_RETURN(WeightStore store, LoadModel(args.in, options));
   if (!store.metadata().Has("tokenizer.ggml.tokens")) {
-    fmt::print(stderr, "warning: {} has no tokenizer; the output will have none either (pass "
-                       "--tokenizer FILE to include one)\n", args.in);
+    fmt::print(stderr,
+               "warning: {} has no tokenizer; the output will have none either (pass "
+               "--tokenizer FILE to include one)\n",
+               args.in);
   }
   if (type) SLIMLM_RETURN_IF_ERROR(ConvertMatrices(&store, *type));
   // Provenance: where this file came from.
@@ -94,16 +100,17 @@ Status Convert(const ConvertArgs& args) {
 }  // namespace
 
 CommandSpec ConvertCommand() {
-  return {"convert", "Convert a model between GGUF, HF safetensors folders and llama2.c",
-          [](CLI::App* app) {
-            auto args = std::make_shared<ConvertArgs>();
-            app->add_option("in", args->in, "Input: GGUF file, HF folder or llama2.c .bin")->required();
-            app->add_option("out", args->out, "Output: a .gguf file, or a folder for HF")->required();
-            app->add_option("--to", args->to, "Output format: gguf or hf (default: from OUT)");
-            app->add_option("--type", args->type, "Re-type weight matrices: f32, f16 or bf16");
-            AddTokenizerOption(app, &args->tokenizer);
-            return [args] { return Convert(*args); };
-          }};
+  return {
+      "convert", "Convert a model between GGUF, HF safetensors folders and llama2.c",
+      [](CLI::App* app) {
+        auto args = std::make_shared<ConvertArgs>();
+        app->add_option("in", args->in, "Input: GGUF file, HF folder or llama2.c .bin")->required();
+        app->add_option("out", args->out, "Output: a .gguf file, or a folder for HF")->required();
+        app->add_option("--to", args->to, "Output format: gguf or hf (default: from OUT)");
+        app->add_option("--type", args->type, "Re-type weight matrices: f32, f16 or bf16");
+        AddTokenizerOption(app, &args->tokenizer);
+        return [args] { return Convert(*args); };
+      }};
 }
 
 }  // namespace slimlm::tools

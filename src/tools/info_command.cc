@@ -1,6 +1,6 @@
 // slimlm info: what a model is and what it needs.
-#include <map>
 #include <sys/stat.h>
+#include <map>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -60,17 +60,28 @@ Status Info(const InfoArgs& args) {
       types[name] = {{"tensors", s.tensors}, {"elements", s.elements}, {"bytes", s.bytes}};
     }
     nlohmann::json out = {
-        {"path", args.model}, {"format", model->store().source_format},
-        {"architecture", ArchitectureName(c.arch)}, {"parameters", model->ParameterCount()},
-        {"n_vocab", c.n_vocab}, {"dim", c.dim}, {"n_layers", c.n_layers}, {"n_heads", c.n_heads},
-        {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim}, {"ffn_dim", c.ffn_dim},
-        {"context_length", c.context_length}, {"rope_theta", c.rope_theta},
-        {"tied_embeddings", model->tied_embeddings()}, {"file_bytes", DiskBytes(args.model)},
-        {"weight_bytes", model->WeightBytes()}, {"bits_per_weight", bits_per_weight},
-        {"types", types}, {"kv_cache", {{"ctx", ctx}, {"batch", args.batch}, {"type", "f32"},
-                                        {"bytes", kv_bytes}}},
+        {"path", args.model},
+        {"format", model->store().source_format},
+        {"architecture", ArchitectureName(c.arch)},
+        {"parameters", model->ParameterCount()},
+        {"n_vocab", c.n_vocab},
+        {"dim", c.dim},
+        {"n_layers", c.n_layers},
+        {"n_heads", c.n_heads},
+        {"n_kv_heads", c.n_kv_heads},
+        {"head_dim", c.head_dim},
+        {"ffn_dim", c.ffn_dim},
+        {"context_length", c.context_length},
+        {"rope_theta", c.rope_theta},
+        {"tied_embeddings", model->tied_embeddings()},
+        {"file_bytes", DiskBytes(args.model)},
+        {"weight_bytes", model->WeightBytes()},
+        {"bits_per_weight", bits_per_weight},
+        {"types", types},
+        {"kv_cache", {{"ctx", ctx}, {"batch", args.batch}, {"type", "f32"}, {"bytes", kv_bytes}}},
         {"tokenizer", tok ? nlohmann::json{{"vocab_size", tok->vocab_size()},
-                                           {"bos", tok->bos_id()}, {"eos", tok->eos_id()}}
+                                           {"bos", tok->bos_id()},
+                                           {"eos", tok->eos_id()}}
                           : nlohmann::json(nullptr)},
         {"random_weights", HasRandomWeights(*model)}};
     if (args.tensors) {
@@ -78,8 +89,8 @@ Status Info(const InfoArgs& args) {
       for (const StoredTensor& t : model->store().tensors()) {
         std::vector<int64_t> dims;
         for (int i = 0; i < t.shape.rank(); ++i) dims.push_back(t.shape[i]);
-        list.push_back({{"name", t.name}, {"type", DTypeName(t.dtype)}, {"shape", dims},
-                        {"bytes", t.nbytes}});
+        list.push_back(
+            {{"name", t.name}, {"type", DTypeName(t.dtype)}, {"shape", dims}, {"bytes", t.nbytes}});
       }
       out["tensors"] = list;
     }
@@ -96,11 +107,13 @@ Status Info(const InfoArgs& args) {
   fmt::print("context       {} positions; RoPE base {}, {} dims{}\n", c.context_length,
              c.rope_theta, c.rope_dim,
              c.rope_scaling.type != RopeScalingType::kNone
-                 ? fmt::format(", scaled x{}", c.rope_scaling.factor) : "");
+                 ? fmt::format(", scaled x{}", c.rope_scaling.factor)
+                 : "");
   fmt::print("embeddings    {}\n", model->tied_embeddings() ? "tied (output = token embedding)"
                                                             : "separate output matrix");
   fmt::print("file size     {}\n", FormatBytes(static_cast<double>(DiskBytes(args.model))));
-  fmt::print("weights       {} ({:.2f} bits per weight)\n", FormatBytes(weight_bytes), bits_per_weight);
+  fmt::print("weights       {} ({:.2f} bits per weight)\n", FormatBytes(weight_bytes),
+             bits_per_weight);
   for (const auto& [name, s] : by_type) {
     fmt::print("  {:<6} {:>4} tensors {:>14} elements {:>12}\n", name, s.tensors, s.elements,
                FormatBytes(static_cast<double>(s.bytes)));
@@ -132,7 +145,8 @@ CommandSpec InfoCommand() {
             auto args = std::make_shared<InfoArgs>();
             app->add_option("model", args->model, "Model: GGUF file, HF folder or llama2.c .bin")
                 ->required();
-            app->add_option("-c,--ctx", args->ctx, "Context for the KV-cache estimate (0: the model's)")
+            app->add_option("-c,--ctx", args->ctx,
+                            "Context for the KV-cache estimate (0: the model's)")
                 ->check(CLI::NonNegativeNumber);
             app->add_option("-b,--batch", args->batch, "Sequences for the KV-cache estimate")
                 ->check(CLI::PositiveNumber);

@@ -44,8 +44,9 @@ Status Init(const InitArgs& args) {
   Timer timer;
   SLIMLM_ASSIGN_OR_RETURN(WeightStore store, MakeRandomModel(preset, options));
   SLIMLM_RETURN_IF_ERROR(SaveGguf(store, args.out));
-  fmt::print(stderr, "wrote {}: preset {}, {} weights, seed {}, {} in {:.1f} s (random weights: "
-                     "for speed and memory measurements, or as the start of training)\n",
+  fmt::print(stderr,
+             "wrote {}: preset {}, {} weights, seed {}, {} in {:.1f} s (random weights: "
+             "for speed and memory measurements, or as the start of training)\n",
              args.out, preset.name, DTypeName(*type), args.seed,
              FormatBytes(static_cast<double>(store.TotalTensorBytes())), timer.Seconds());
   return Status::Ok();
@@ -60,8 +61,9 @@ CommandSpec InitCommand() {
             app->add_option("out", args->out, "Output GGUF file");
             app->add_option("--seed", args->seed, "Seed; the same seed gives the same weights")
                 ->capture_default_str();
-            app->add_option("--type", args->type, "Type of the weight matrices: f32, f16, bf16, "
-                                                  "q8_0, q4_0")
+            app->add_option("--type", args->type,
+                            "Type of the weight matrices: f32, f16, bf16, "
+                            "q8_0, q4_0")
                 ->capture_default_str();
             app->add_option("--tokenizer", args->tokenizer,
                             "Use this tokenizer (tokenizer.bin, tokenizer.json, GGUF) instead of "

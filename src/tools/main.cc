@@ -15,7 +15,8 @@ constexpr const char* kVersion = "0.1.0";
 
 std::string Overview() {
   std::string text = "usage: slimlm <command> [options]\n\ncommands:\n";
-  for (const CommandSpec& c : AllCommands()) text += fmt::format("  {:<10} {}\n", c.name, c.summary);
+  for (const CommandSpec& c : AllCommands())
+    text += fmt::format("  {:<10} {}\n", c.name, c.summary);
   text += "\n'slimlm help <command>' explains a command and its options.\n";
   return text;
 }
@@ -65,8 +66,10 @@ int Main(int argc, char** argv) {
   if (!log_level.empty()) {
     LogLevel level;
     if (!ParseLogLevel(log_level, &level)) {
-      PrintError(InvalidArgumentError("--log-level '{}' is not one of debug, info, warning, "
-                                      "error, off", log_level));
+      PrintError(
+          InvalidArgumentError("--log-level '{}' is not one of debug, info, warning, "
+                               "error, off",
+                               log_level));
       return kExitUsage;
     }
     SetLogLevel(level);

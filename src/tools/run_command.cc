@@ -53,7 +53,9 @@ Status Run(RunArgs args) {
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, args.tokenizer, true));
   const Tokenizer& tok = *model->tokenizer();
   std::vector<int32_t> prompt = tok.Encode(args.prompt, !args.no_bos, true);
-  if (prompt.empty()) return InvalidArgumentError("the prompt encodes to no tokens; give some text");
+  if (prompt.empty()) {
+    return InvalidArgumentError("the prompt encodes to no tokens; give some text");
+  }
 
   ContextOptions copts;
   copts.n_ctx = args.n_ctx;
@@ -87,16 +89,16 @@ Status Run(RunArgs args) {
   std::string rest = decoder.Flush();
   generated += rest;
   if (args.json) {
-    nlohmann::json out = {
-        {"model", args.model},
-        {"prompt", args.prompt},
-        {"prompt_tokens", prompt},
-        {"text", generated},
-        {"tokens", result.tokens},
-        {"stop_reason", StopReasonName(result.stop_reason)},
-        {"seed", seed},
-        {"timings", {{"prompt_seconds", result.prompt_seconds},
-                     {"generate_seconds", result.generate_seconds}}}};
+    nlohmann::json out = {{"model", args.model},
+                          {"prompt", args.prompt},
+                          {"prompt_tokens", prompt},
+                          {"text", generated},
+                          {"tokens", result.tokens},
+                          {"stop_reason", StopReasonName(result.stop_reason)},
+                          {"seed", seed},
+                          {"timings",
+                           {{"prompt_seconds", result.prompt_seconds},
+                            {"generate_seconds", result.generate_seconds}}}};
     fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     std::fwrite(rest.data(), 1, rest.size(), stdout);
@@ -110,36 +112,37 @@ Status Run(RunArgs args) {
 }  // namespace
 
 CommandSpec RunCommand() {
-  return {"run", "Generate text from a prompt", [](CLI::App* app) {
-            auto args = std::make_shared<RunArgs>();
-            app->add_option("-m,--model", args->model, "Model: GGUF file, HF folder or llama2.c .bin")
-                ->required();
-            app->add_option("-p,--prompt", args->prompt, "Prompt text");
-            app->add_option("-f,--file", args->prompt_file, "Read the prompt from a file");
-            app->add_option("-n,--n-predict", args->n_predict,
-                            "Tokens to generate (-1: until the end of text or a full context)")
-                ->capture_default_str();
-            app->add_option("-c,--ctx-size", args->n_ctx, "Context size (0: the model's)")
-                ->check(CLI::NonNegativeNumber);
-            AddThreadsOption(app, &args->threads);
-            AddTokenizerOption(app, &args->tokenizer);
-            app->add_option("--temp", args->sampling.temperature, "Temperature (0: greedy)")
-                ->capture_default_str();
-            app->add_option("--top-k", args->sampling.top_k, "Top-k (0: off)")->capture_default_str();
-            app->add_option("--top-p", args->sampling.top_p, "Top-p (1: off)")->capture_default_str();
-            app->add_option("--min-p", args->sampling.min_p, "Min-p (0: off)")->capture_default_str();
-            app->add_option("--repeat-penalty", args->sampling.repeat_penalty,
-                            "Repetition penalty (1: off)")
-                ->capture_default_str();
-            app->add_option("--repeat-last-n", args->sampling.repeat_last_n,
-                            "Tokens the repetition penalty looks back over")
-                ->capture_default_str();
-            app->add_option("-s,--seed", args->seed, "Random seed (-1: a random one, printed)")
-                ->capture_default_str();
-            app->add_flag("--no-bos", args->no_bos, "Do not add the beginning-of-text token");
-            app->add_flag("--json", args->json, "Print the result as JSON instead of streaming");
-            return [args] { return Run(*args); };
-          }};
+  return {
+      "run", "Generate text from a prompt", [](CLI::App* app) {
+        auto args = std::make_shared<RunArgs>();
+        app->add_option("-m,--model", args->model, "Model: GGUF file, HF folder or llama2.c .bin")
+            ->required();
+        app->add_option("-p,--prompt", args->prompt, "Prompt text");
+        app->add_option("-f,--file", args->prompt_file, "Read the prompt from a file");
+        app->add_option("-n,--n-predict", args->n_predict,
+                        "Tokens to generate (-1: until the end of text or a full context)")
+            ->capture_default_str();
+        app->add_option("-c,--ctx-size", args->n_ctx, "Context size (0: the model's)")
+            ->check(CLI::NonNegativeNumber);
+        AddThreadsOption(app, &args->threads);
+        AddTokenizerOption(app, &args->tokenizer);
+        app->add_option("--temp", args->sampling.temperature, "Temperature (0: greedy)")
+            ->capture_default_str();
+        app->add_option("--top-k", args->sampling.top_k, "Top-k (0: off)")->capture_default_str();
+        app->add_option("--top-p", args->sampling.top_p, "Top-p (1: off)")->capture_default_str();
+        app->add_option("--min-p", args->sampling.min_p, "Min-p (0: off)")->capture_default_str();
+        app->add_option("--repeat-penalty", args->sampling.repeat_penalty,
+                        "Repetition penalty (1: off)")
+            ->capture_default_str();
+        app->add_option("--repeat-last-n", args->sampling.repeat_last_n,
+                        "Tokens the repetition penalty looks back over")
+            ->capture_default_str();
+        app->add_option("-s,--seed", args->seed, "Random seed (-1: a random one, printed)")
+            ->capture_default_str();
+        app->add_flag("--no-bos", args->no_bos, "Do not add the beginning-of-text token");
+        app->add_flag("--json", args->json, "Print the result as JSON instead of streaming");
+        return [args] { return Run(*args); };
+      }};
 }
 
 }  // namespace slimlm::tools

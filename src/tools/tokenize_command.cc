@@ -26,11 +26,23 @@ struct TokenizeArgs {
 std::string Printable(const std::string& piece) {
   std::string out;
   for (unsigned char ch : piece) {
-    if (ch == '\n') out += "\\n";
-    else if (ch == '\t') out += "\\t";
-    else if (ch == '\r') out += "\\r";
-    else if (ch < 0x20 || ch == 0x7f) out += fmt::format("\\x{:02x}", ch);
-    else out += static_cast<char>(ch);
+    switch (ch) {
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (ch < 0x20 || ch == 0x7f) {
+          out += fmt::format("\\x{:02x}", ch);
+        } else {
+          out += static_cast<char>(ch);
+        }
+    }
   }
   return out;
 }
@@ -71,7 +83,8 @@ Status Tokenize(TokenizeArgs args) {
 CommandSpec TokenizeCommand() {
   return {"tokenize", "Show the token ids and pieces of a text", [](CLI::App* app) {
             auto args = std::make_shared<TokenizeArgs>();
-            app->add_option("model", args->model, "Model, or a GGUF file with only a vocabulary")->required();
+            app->add_option("model", args->model, "Model, or a GGUF file with only a vocabulary")
+                ->required();
             app->add_option("text", args->text, "Text to tokenize");
             app->add_option("-f,--file", args->file, "Tokenize a text file instead");
             AddTokenizerOption(app, &args->tokenizer);

@@ -48,8 +48,8 @@ struct Activations {
   size_t row_bytes;
 };
 
-Activations MakeActivations(const KernelTable& table, DType weight,
-                            const std::vector<float>& x, int64_t n_tokens, int64_t k) {
+Activations MakeActivations(const KernelTable& table, DType weight, const std::vector<float>& x,
+                            int64_t n_tokens, int64_t k) {
   Activations a;
   DType act = ActivationType(weight);
   a.row_bytes = RowBytes(act, k);
@@ -77,8 +77,8 @@ TEST_P(MatMulTest, ReferenceMatchesDoublePrecisionProduct) {
     std::vector<float> x = RandomVector(rng, n_tokens * k);
     Activations a = MakeActivations(ref::Table(), type, x, n_tokens, k);
     std::vector<float> y(static_cast<size_t>(n_tokens * rows), -1.0f);
-    ref::Table().MatMul(type)(w.bytes.data(), w.row_bytes, a.bytes.data(), a.row_bytes, k,
-                              y.data(), rows, n_tokens, 0, rows);
+    ref::Table().MatMul(type)(w.bytes.data(), w.row_bytes, a.bytes.data(), a.row_bytes, k, y.data(),
+                              rows, n_tokens, 0, rows);
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int64_t r = 0; r < rows; ++r) {
         double exact = 0.0, magnitude = 0.0;
@@ -102,7 +102,8 @@ TEST_P(MatMulTest, EveryPathMatchesReferenceOnOddShapes) {
   for (Isa isa : SupportedIsas()) {
     const KernelTable& table = **KernelsFor(isa);
     for (int trial = 0; trial < 12; ++trial) {
-      const int64_t k = block * (1 + static_cast<int64_t>(rng() % 40)) + (block == 1 ? rng() % 7 : 0);
+      const int64_t k =
+          block * (1 + static_cast<int64_t>(rng() % 40)) + (block == 1 ? rng() % 7 : 0);
       const int64_t rows = 1 + static_cast<int64_t>(rng() % 37);
       const int64_t n_tokens = 1 + static_cast<int64_t>(rng() % 6);
       const int64_t r0 = static_cast<int64_t>(rng() % rows);
@@ -139,12 +140,15 @@ TEST_P(MatMulTest, EveryPathMatchesReferenceOnOddShapes) {
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatMulTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
                                            DType::kQ4_0),
-                         [](const auto& param_info) { return std::string(DTypeName(param_info.param)); });
+                         [](const auto& param_info) {
+                           return std::string(DTypeName(param_info.param));
+                         });
 
 TEST(RmsNorm, MatchesFormula) {
   std::mt19937 rng(3);
   for (int64_t n : {1, 7, 64, 1001}) {
-    std::vector<float> x = RandomVector(rng, n), w = RandomVector(rng, n), y(static_cast<size_t>(n));
+    std::vector<float> x = RandomVector(rng, n), w = RandomVector(rng, n),
+                       y(static_cast<size_t>(n));
     for (const KernelTable* table : {&ref::Table(), &Kernels()}) {
       table->rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
       double ss = 0.0;
@@ -179,7 +183,8 @@ TEST(Rope, RotatesEachPairByItsAngle) {
         EXPECT_FLOAT_EQ(y[h * head_dim + b], x0 * sin[i] + x1 * cos[i]);
       }
       // Dimensions past rot_dim are not rotated.
-      for (int64_t d = rot_dim; d < head_dim; ++d) EXPECT_EQ(y[h * head_dim + d], x[h * head_dim + d]);
+      for (int64_t d = rot_dim; d < head_dim; ++d)
+        EXPECT_EQ(y[h * head_dim + d], x[h * head_dim + d]);
     }
   }
 }

@@ -87,20 +87,21 @@ TEST_P(ForwardTest, MatchesIndependentDoublePrecisionForward) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Architectures, ForwardTest,
-    ::testing::Values(Case{"tiny", DType::kF32}, Case{"tiny-qwen2", DType::kF32},
-                      Case{"tiny-qwen3", DType::kF32}, Case{"tiny", DType::kF16},
-                      Case{"tiny", DType::kBF16}, Case{"tiny", DType::kQ8_0},
-                      Case{"tiny-qwen2", DType::kQ4_0}),
-    [](const auto& param_info) {
-      std::string name = std::string(param_info.param.preset) + "_" +
-                         std::string(DTypeName(param_info.param.type));
-      for (char& ch : name) {
-        if (ch == '-') ch = '_';
-      }
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Architectures, ForwardTest,
+                         ::testing::Values(Case{"tiny", DType::kF32},
+                                           Case{"tiny-qwen2", DType::kF32},
+                                           Case{"tiny-qwen3", DType::kF32},
+                                           Case{"tiny", DType::kF16}, Case{"tiny", DType::kBF16},
+                                           Case{"tiny", DType::kQ8_0},
+                                           Case{"tiny-qwen2", DType::kQ4_0}),
+                         [](const auto& param_info) {
+                           std::string name = std::string(param_info.param.preset) + "_" +
+                                              std::string(DTypeName(param_info.param.type));
+                           for (char& ch : name) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return name;
+                         });
 
 TEST(Forward, ChunkingAndThreadsDoNotChangeLogits) {
   auto model = RandomModel("tiny-qwen3", DType::kQ8_0, 3);

@@ -49,8 +49,8 @@ inline void RopeD(Vec& x, int64_t h, const ModelConfig& c, int64_t pos) {
   const int64_t half = c.rope_dim / 2;
   for (int64_t i = 0; i < half; ++i) {
     double angle = static_cast<double>(pos) *
-                   std::pow(static_cast<double>(c.rope_theta), -2.0 * static_cast<double>(i) /
-                                                                    static_cast<double>(c.rope_dim));
+                   std::pow(static_cast<double>(c.rope_theta),
+                            -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim));
     bool adjacent = c.rope_pairing == kernels::RopePairing::kAdjacent;
     size_t a = static_cast<size_t>(h * c.head_dim + (adjacent ? 2 * i : i));
     size_t b = static_cast<size_t>(h * c.head_dim + (adjacent ? 2 * i + 1 : i + half));
@@ -71,11 +71,11 @@ inline std::vector<Vec> NaiveForward(const Model& model, const std::vector<int32
   };
   std::vector<Layer> layers;
   for (const LayerWeights& l : model.layers()) {
-    layers.push_back({LoadVec(l.attn_norm, c.dim), LoadVec(l.ffn_norm, c.dim),
-                      LoadVec(l.bq, c.q_dim()), LoadVec(l.bk, c.kv_dim()), LoadVec(l.bv, c.kv_dim()),
-                      LoadVec(l.q_norm, c.head_dim), LoadVec(l.k_norm, c.head_dim),
-                      LoadMatrix(l.wq), LoadMatrix(l.wk), LoadMatrix(l.wv), LoadMatrix(l.wo),
-                      LoadMatrix(l.w_gate), LoadMatrix(l.w_up), LoadMatrix(l.w_down)});
+    layers.push_back(
+        {LoadVec(l.attn_norm, c.dim), LoadVec(l.ffn_norm, c.dim), LoadVec(l.bq, c.q_dim()),
+         LoadVec(l.bk, c.kv_dim()), LoadVec(l.bv, c.kv_dim()), LoadVec(l.q_norm, c.head_dim),
+         LoadVec(l.k_norm, c.head_dim), LoadMatrix(l.wq), LoadMatrix(l.wk), LoadMatrix(l.wv),
+         LoadMatrix(l.wo), LoadMatrix(l.w_gate), LoadMatrix(l.w_up), LoadMatrix(l.w_down)});
   }
   const Vec out_norm = LoadVec(model.output_norm(), c.dim);
   std::vector<std::vector<Vec>> keys(layers.size()), values(layers.size());

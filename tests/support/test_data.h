@@ -23,12 +23,12 @@ std::string SlimlmBinary();
 
 }  // namespace slimlm::testing
 
-#define SLIMLM_REQUIRE_SHARED_DATA(relative)                                             \
-  do {                                                                                   \
-    if (!::slimlm::testing::HasSharedData(relative)) {                                   \
+#define SLIMLM_REQUIRE_SHARED_DATA(relative)                                                   \
+  do {                                                                                         \
+    if (!::slimlm::testing::HasSharedData(relative)) {                                         \
       GTEST_SKIP() << "shared data not found: " << ::slimlm::testing::SharedDataPath(relative) \
-                   << " (tests that use real models need ../shared/data)";               \
-    }                                                                                    \
+                   << " (tests that use real models need ../shared/data)";                     \
+    }                                                                                          \
   } while (0)
 
 #endif  // SLIMLM_TESTS_SUPPORT_TEST_DATA_H_

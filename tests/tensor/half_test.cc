@@ -75,7 +75,8 @@ TEST(BFloat16, RoundsToNearestEven) {
     float lo = BitsToFloat(u & 0xffff0000u);
     float hi = BitsToFloat((u & 0xffff0000u) + 0x10000u);
     float got = BF16ToF32(F32ToBF16(f));
-    double dlo = std::fabs(static_cast<double>(f) - lo), dhi = std::fabs(static_cast<double>(hi) - f);
+    double dlo = std::fabs(static_cast<double>(f) - lo),
+           dhi = std::fabs(static_cast<double>(hi) - f);
     if (dlo < dhi) {
       EXPECT_EQ(got, lo);
     } else if (dhi < dlo) {

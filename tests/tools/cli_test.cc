@@ -15,9 +15,9 @@ namespace slimlm {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using testing::RunSlimlm;
 using testing::SharedDataPath;
+using ::testing::StartsWith;
 
 const std::string kBin = "models/stories260K/stories260K.bin";
 const std::string kGguf = "models/stories260K/stories260K.gguf";
@@ -56,8 +56,8 @@ TEST(Cli, RunPrintsTheReferenceContinuationInEveryFormat) {
 
 TEST(Cli, RunJsonGivesTokens) {
   SLIMLM_REQUIRE_SHARED_DATA(kGguf);
-  auto r = RunSlimlm({"run", "-m", SharedDataPath(kGguf), "-p", "Once upon a time", "--temp",
-                      "0", "-n", "5", "--json"});
+  auto r = RunSlimlm({"run", "-m", SharedDataPath(kGguf), "-p", "Once upon a time", "--temp", "0",
+                      "-n", "5", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["prompt_tokens"].get<std::vector<int>>(), (std::vector<int>{1, 403, 407, 261, 378}));
@@ -90,7 +90,8 @@ TEST(Cli, BadOptionValueIsAUsageError) {
 TEST(Cli, HelpDescribesCommands) {
   auto r = RunSlimlm({"help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* c : {"run", "info", "tokenize", "convert", "init"}) EXPECT_THAT(r.out, HasSubstr(c));
+  for (const char* c : {"run", "info", "tokenize", "convert", "init"})
+    EXPECT_THAT(r.out, HasSubstr(c));
   r = RunSlimlm({"help", "run"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("--temp"));
@@ -153,7 +154,8 @@ TEST(Cli, ConvertChainKeepsTheModelWorking) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = RunSlimlm({"convert", dir + "/hf", dir + "/b.gguf"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = RunSlimlm({"run", "-m", dir + "/b.gguf", "-p", "Once upon a time", "--temp", "0", "-n", "64"});
+  r = RunSlimlm(
+      {"run", "-m", dir + "/b.gguf", "-p", "Once upon a time", "--temp", "0", "-n", "64"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, StartsWith(ReferenceText()));
 }

@@ -27,9 +27,9 @@ struct Voidify {
 
 }  // namespace slimlm::internal
 
-#define SLIMLM_CHECK(condition)                   \
-  (condition) ? (void)0                           \
-              : ::slimlm::internal::Voidify() &   \
+#define SLIMLM_CHECK(condition)                 \
+  (condition) ? (void)0                         \
+              : ::slimlm::internal::Voidify() & \
                     ::slimlm::internal::CheckFailure(__FILE__, __LINE__, #condition).stream()
 
 #ifdef NDEBUG

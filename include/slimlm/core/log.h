@@ -25,10 +25,10 @@ void LogLine(LogLevel level, std::string_view message);
 
 }  // namespace slimlm
 
-#define SLIMLM_LOG(level, ...)                                                      \
-  do {                                                                              \
-    if (::slimlm::LogLevel::level >= ::slimlm::GetLogLevel())                       \
-      ::slimlm::LogLine(::slimlm::LogLevel::level, ::fmt::format(__VA_ARGS__));     \
+#define SLIMLM_LOG(level, ...)                                                  \
+  do {                                                                          \
+    if (::slimlm::LogLevel::level >= ::slimlm::GetLogLevel())                   \
+      ::slimlm::LogLine(::slimlm::LogLevel::level, ::fmt::format(__VA_ARGS__)); \
   } while (0)
 
 #endif  // SLIMLM_CORE_LOG_H_

@@ -60,7 +60,7 @@ class [[nodiscard]] Status {
 };
 
 // Factories with fmt-style formatting: InvalidArgumentError("bad --temp '{}'", text).
-#define SLIMLM_DEFINE_STATUS_FACTORY(Name, Code)                                        \
+#define SLIMLM_DEFINE_STATUS_FACTORY(Name, Code)                                       \
   template <typename... Args>                                                          \
   Status Name(fmt::format_string<Args...> format, Args&&... args) {                    \
     return Status(StatusCode::Code, fmt::format(format, std::forward<Args>(args)...)); \
@@ -80,7 +80,7 @@ SLIMLM_DEFINE_STATUS_FACTORY(InternalError, kInternal)
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design.
+  Result(T value) : data_(std::move(value)) {}        // NOLINT: implicit by design.
   Result(Status status) : data_(std::move(status)) {  // NOLINT: implicit by design.
     SLIMLM_CHECK(!std::get<Status>(data_).ok()) << "Result built from an OK Status";
   }
@@ -120,9 +120,9 @@ class [[nodiscard]] Result {
 #define SLIMLM_STATUS_CONCAT(a, b) SLIMLM_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define SLIMLM_RETURN_IF_ERROR(expr)              \
-  do {                                            \
-    ::slimlm::Status slimlm_status_ = (expr);     \
+#define SLIMLM_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::slimlm::Status slimlm_status_ = (expr);        \
     if (!slimlm_status_.ok()) return slimlm_status_; \
   } while (0)
 

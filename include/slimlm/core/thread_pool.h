@@ -34,7 +34,8 @@ class ThreadPool {
 
   // Splits [0, n) into one contiguous range per thread (some may be empty) and calls
   // fn(begin, end, thread) for each. For work whose cost is uniform per item.
-  void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+  void ParallelFor(int64_t n,
+                   const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
 
  private:
   void WorkerLoop(int thread_index);

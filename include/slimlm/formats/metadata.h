@@ -59,17 +59,37 @@ class MetaValue {
   static MetaValue String(std::string v);
 
   // Arrays. Numeric arrays hold one element type; bool arrays are stored as u8 0/1.
-  static MetaValue U8Array(std::vector<uint8_t> v) { return MakeArray(MetaType::kU8, std::move(v)); }
+  static MetaValue U8Array(std::vector<uint8_t> v) {
+    return MakeArray(MetaType::kU8, std::move(v));
+  }
   static MetaValue I8Array(std::vector<int8_t> v) { return MakeArray(MetaType::kI8, std::move(v)); }
-  static MetaValue U16Array(std::vector<uint16_t> v) { return MakeArray(MetaType::kU16, std::move(v)); }
-  static MetaValue I16Array(std::vector<int16_t> v) { return MakeArray(MetaType::kI16, std::move(v)); }
-  static MetaValue U32Array(std::vector<uint32_t> v) { return MakeArray(MetaType::kU32, std::move(v)); }
-  static MetaValue I32Array(std::vector<int32_t> v) { return MakeArray(MetaType::kI32, std::move(v)); }
-  static MetaValue U64Array(std::vector<uint64_t> v) { return MakeArray(MetaType::kU64, std::move(v)); }
-  static MetaValue I64Array(std::vector<int64_t> v) { return MakeArray(MetaType::kI64, std::move(v)); }
-  static MetaValue F32Array(std::vector<float> v) { return MakeArray(MetaType::kF32, std::move(v)); }
-  static MetaValue F64Array(std::vector<double> v) { return MakeArray(MetaType::kF64, std::move(v)); }
-  static MetaValue BoolArray(std::vector<uint8_t> v) { return MakeArray(MetaType::kBool, std::move(v)); }
+  static MetaValue U16Array(std::vector<uint16_t> v) {
+    return MakeArray(MetaType::kU16, std::move(v));
+  }
+  static MetaValue I16Array(std::vector<int16_t> v) {
+    return MakeArray(MetaType::kI16, std::move(v));
+  }
+  static MetaValue U32Array(std::vector<uint32_t> v) {
+    return MakeArray(MetaType::kU32, std::move(v));
+  }
+  static MetaValue I32Array(std::vector<int32_t> v) {
+    return MakeArray(MetaType::kI32, std::move(v));
+  }
+  static MetaValue U64Array(std::vector<uint64_t> v) {
+    return MakeArray(MetaType::kU64, std::move(v));
+  }
+  static MetaValue I64Array(std::vector<int64_t> v) {
+    return MakeArray(MetaType::kI64, std::move(v));
+  }
+  static MetaValue F32Array(std::vector<float> v) {
+    return MakeArray(MetaType::kF32, std::move(v));
+  }
+  static MetaValue F64Array(std::vector<double> v) {
+    return MakeArray(MetaType::kF64, std::move(v));
+  }
+  static MetaValue BoolArray(std::vector<uint8_t> v) {
+    return MakeArray(MetaType::kBool, std::move(v));
+  }
   static MetaValue StringArray(std::vector<std::string> v);
   // An array of arrays (GGUF allows nesting); every element must be an array.
   static MetaValue ArrayOfArrays(std::vector<MetaValue> v);
@@ -110,11 +130,10 @@ class MetaValue {
 
  private:
   using ArrayStorage =
-      std::variant<std::monostate, std::vector<uint8_t>, std::vector<int8_t>,
-                   std::vector<uint16_t>, std::vector<int16_t>, std::vector<uint32_t>,
-                   std::vector<int32_t>, std::vector<uint64_t>, std::vector<int64_t>,
-                   std::vector<float>, std::vector<double>, std::vector<std::string>,
-                   std::vector<MetaValue>>;
+      std::variant<std::monostate, std::vector<uint8_t>, std::vector<int8_t>, std::vector<uint16_t>,
+                   std::vector<int16_t>, std::vector<uint32_t>, std::vector<int32_t>,
+                   std::vector<uint64_t>, std::vector<int64_t>, std::vector<float>,
+                   std::vector<double>, std::vector<std::string>, std::vector<MetaValue>>;
 
   template <typename T>
   static uint64_t Scalar(T v);

@@ -73,9 +73,8 @@ struct KernelTable {
   //   k, v: n_kv rows of (head_dim,) f32, kv_stride floats apart (the cache interleaves heads)
   //   scores: (n_kv,) scratch
   //   out: (head_dim,)
-  void (*attention)(const float* q, const float* k, const float* v, int64_t kv_stride,
-                    int64_t n_kv, int64_t head_dim, float scale, float* scores,
-                    float* out) = nullptr;
+  void (*attention)(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_kv,
+                    int64_t head_dim, float scale, float* scores, float* out) = nullptr;
 
   MatMulFn MatMul(DType weight) const;
 };

@@ -31,7 +31,7 @@ enum class RopeScalingType {
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::kNone;
   float factor = 1.0f;
-  int64_t original_context = 0;  // Context the model was trained with before scaling.
+  int64_t original_context = 0;   // Context the model was trained with before scaling.
   float low_freq_factor = 1.0f;   // Llama 3.
   float high_freq_factor = 4.0f;  // Llama 3.
   float beta_fast = 32.0f;        // YaRN.
@@ -42,16 +42,16 @@ struct RopeScaling {
 struct ModelConfig {
   Architecture arch = Architecture::kLlama;
   int64_t n_vocab = 0;
-  int64_t dim = 0;           // Width of the residual stream (embedding length).
+  int64_t dim = 0;  // Width of the residual stream (embedding length).
   int64_t n_layers = 0;
-  int64_t n_heads = 0;       // Query heads.
-  int64_t n_kv_heads = 0;    // Key/value heads (grouped-query attention when < n_heads).
-  int64_t head_dim = 0;      // Dimension of each head (usually dim / n_heads).
-  int64_t ffn_dim = 0;       // Hidden width of the SwiGLU feed-forward block.
+  int64_t n_heads = 0;     // Query heads.
+  int64_t n_kv_heads = 0;  // Key/value heads (grouped-query attention when < n_heads).
+  int64_t head_dim = 0;    // Dimension of each head (usually dim / n_heads).
+  int64_t ffn_dim = 0;     // Hidden width of the SwiGLU feed-forward block.
   int64_t context_length = 0;
   float norm_eps = 1e-5f;
   float rope_theta = 10000.0f;
-  int64_t rope_dim = 0;      // Dimensions of each head that RoPE rotates (<= head_dim).
+  int64_t rope_dim = 0;  // Dimensions of each head that RoPE rotates (<= head_dim).
   kernels::RopePairing rope_pairing = kernels::RopePairing::kAdjacent;
   RopeScaling rope_scaling;
 

@@ -19,10 +19,10 @@
 namespace slimlm {
 
 struct ContextOptions {
-  int64_t n_ctx = 0;       // Positions the KV cache holds; 0: the model's context length.
-  int n_threads = 0;       // 0: the number of physical cores.
-  int64_t n_batch = 256;   // Most tokens processed in one forward step (longer inputs are split).
-  bool all_logits = false; // Keep logits of every token of an Eval (perplexity, scoring).
+  int64_t n_ctx = 0;        // Positions the KV cache holds; 0: the model's context length.
+  int n_threads = 0;        // 0: the number of physical cores.
+  int64_t n_batch = 256;    // Most tokens processed in one forward step (longer inputs are split).
+  bool all_logits = false;  // Keep logits of every token of an Eval (perplexity, scoring).
 };
 
 class Context {

@@ -56,7 +56,7 @@ class Model {
   const TensorView& token_embd() const { return token_embd_; }  // (n_vocab, dim)
   const TensorView& output() const { return output_; }  // (n_vocab, dim); token_embd when tied
   bool tied_embeddings() const { return tied_; }
-  const float* output_norm() const { return output_norm_; }   // (dim)
+  const float* output_norm() const { return output_norm_; }  // (dim)
   const std::vector<LayerWeights>& layers() const { return layers_; }
   // Per-pair divisors of RoPE frequencies (GGUF's rope_freqs.weight, Llama 3.1); null if none.
   const float* rope_freq_factors() const { return rope_freq_factors_; }

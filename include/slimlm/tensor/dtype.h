@@ -22,9 +22,9 @@ enum class DType : uint32_t {
 };
 
 struct DTypeTraits {
-  std::string_view name;   // "f32", "q4_0", ... (as llama.cpp spells them, lower case)
-  int block_size;          // Elements per block (1 for plain types).
-  int block_bytes;         // Bytes per block.
+  std::string_view name;  // "f32", "q4_0", ... (as llama.cpp spells them, lower case)
+  int block_size;         // Elements per block (1 for plain types).
+  int block_bytes;        // Bytes per block.
   bool quantized;
 };
 

@@ -12,9 +12,8 @@ namespace {
 
 // Applies dot(w_row, x_row) over the row and token ranges with a per-type row dot product.
 template <typename RowDot>
-void ForEachOutput(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes,
-                   float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1,
-                   RowDot row_dot) {
+void ForEachOutput(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, float* y,
+                   int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1, RowDot row_dot) {
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const uint8_t* xb = static_cast<const uint8_t*>(x);
   for (int64_t t = 0; t < n_tokens; ++t) {
