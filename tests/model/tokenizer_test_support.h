@@ -61,7 +61,10 @@ inline std::vector<GoldenCase> LoadGoldenCases(const std::string& name) {
 
 inline std::string IdsToString(const std::vector<int32_t>& ids) {
   std::string out;
-  for (int32_t id : ids) out += " " + std::to_string(id);
+  for (int32_t id : ids) {
+    out += ' ';
+    out += std::to_string(id);
+  }
   return out;
 }
 
