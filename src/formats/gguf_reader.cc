@@ -32,27 +32,9 @@ constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 4 + 8;
 
 // Bytes of a scalar value, or the fewest bytes of a string (its length) or array (type, count).
 uint64_t MinValueBytes(MetaType type) {
-  switch (type) {
-    case MetaType::kU8:
-    case MetaType::kI8:
-    case MetaType::kBool:
-      return 1;
-    case MetaType::kU16:
-    case MetaType::kI16:
-      return 2;
-    case MetaType::kU32:
-    case MetaType::kI32:
-    case MetaType::kF32:
-      return 4;
-    case MetaType::kU64:
-    case MetaType::kI64:
-    case MetaType::kF64:
-    case MetaType::kString:
-      return 8;
-    case MetaType::kArray:
-      return 12;
-  }
-  return 1;
+  if (type == MetaType::kString) return 8;  // Its length.
+  if (type == MetaType::kArray) return 12;  // Element type and count.
+  return MetaScalarBytes(type);
 }
 
 template <typename T>

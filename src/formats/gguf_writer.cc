@@ -30,24 +30,6 @@ Status AppendNumbers(std::string* out, const std::vector<T>* values) {
   return Status::Ok();
 }
 
-size_t ScalarBytes(MetaType type) {
-  switch (type) {
-    case MetaType::kU8:
-    case MetaType::kI8:
-    case MetaType::kBool:
-      return 1;
-    case MetaType::kU16:
-    case MetaType::kI16:
-      return 2;
-    case MetaType::kU32:
-    case MetaType::kI32:
-    case MetaType::kF32:
-      return 4;
-    default:
-      return 8;
-  }
-}
-
 // An array value: element type, count, elements (nested arrays recursively).
 Status AppendArray(std::string* out, const MetaValue& value) {
   AppendPod<uint32_t>(out, static_cast<uint32_t>(value.array_type()));
@@ -94,7 +76,7 @@ Status AppendValue(std::string* out, const MetaValue& value) {
   }
   // Scalars are their payload's low bytes, little-endian (see byte_reader.h).
   uint64_t bits = value.scalar_bits();
-  out->append(reinterpret_cast<const char*>(&bits), ScalarBytes(value.type()));
+  out->append(reinterpret_cast<const char*>(&bits), MetaScalarBytes(value.type()));
   return Status::Ok();
 }
 

@@ -42,6 +42,30 @@ std::string_view MetaTypeName(MetaType type) {
 
 bool IsValidMetaType(uint32_t raw) { return raw <= static_cast<uint32_t>(MetaType::kF64); }
 
+size_t MetaScalarBytes(MetaType type) {
+  switch (type) {
+    case MetaType::kU8:
+    case MetaType::kI8:
+    case MetaType::kBool:
+      return 1;
+    case MetaType::kU16:
+    case MetaType::kI16:
+      return 2;
+    case MetaType::kU32:
+    case MetaType::kI32:
+    case MetaType::kF32:
+      return 4;
+    case MetaType::kU64:
+    case MetaType::kI64:
+    case MetaType::kF64:
+      return 8;
+    case MetaType::kString:
+    case MetaType::kArray:
+      return 0;
+  }
+  return 0;
+}
+
 template <typename T>
 uint64_t MetaValue::Scalar(T v) {
   if constexpr (std::is_same_v<T, float>) {

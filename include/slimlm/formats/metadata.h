@@ -7,6 +7,7 @@
 #ifndef SLIMLM_FORMATS_METADATA_H_
 #define SLIMLM_FORMATS_METADATA_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,8 @@ enum class MetaType : uint32_t {
 std::string_view MetaTypeName(MetaType type);
 // True when `raw` is one of the 13 GGUF value types.
 bool IsValidMetaType(uint32_t raw);
+// Bytes of a scalar of this type in GGUF (1, 2, 4 or 8); 0 for strings and arrays.
+size_t MetaScalarBytes(MetaType type);
 
 class MetaValue {
  public:

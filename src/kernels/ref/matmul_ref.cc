@@ -38,28 +38,28 @@ void MatMulF32(const void* w, size_t w_row_bytes, const void* x, size_t x_row_by
                 });
 }
 
-void MatMulF16(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
-               float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+// f16 and bf16 weights: each element widened to f32, then the f32 product.
+template <float (*Widen)(uint16_t)>
+void MatMulWidened(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+                   float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
   ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
                 [k](const uint8_t* wr, const uint8_t* xr) {
                   const uint16_t* a = reinterpret_cast<const uint16_t*>(wr);
                   const float* b = reinterpret_cast<const float*>(xr);
                   float sum = 0.0f;
-                  for (int64_t i = 0; i < k; ++i) sum += F16ToF32(a[i]) * b[i];
+                  for (int64_t i = 0; i < k; ++i) sum += Widen(a[i]) * b[i];
                   return sum;
                 });
 }
 
+void MatMulF16(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+               float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  MatMulWidened<F16ToF32>(w, w_row_bytes, x, x_row_bytes, k, y, ldy, n_tokens, r0, r1);
+}
+
 void MatMulBF16(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
                 float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
-  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
-                [k](const uint8_t* wr, const uint8_t* xr) {
-                  const uint16_t* a = reinterpret_cast<const uint16_t*>(wr);
-                  const float* b = reinterpret_cast<const float*>(xr);
-                  float sum = 0.0f;
-                  for (int64_t i = 0; i < k; ++i) sum += BF16ToF32(a[i]) * b[i];
-                  return sum;
-                });
+  MatMulWidened<BF16ToF32>(w, w_row_bytes, x, x_row_bytes, k, y, ldy, n_tokens, r0, r1);
 }
 
 void MatMulQ8_0(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
