@@ -5,14 +5,71 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 namespace slimlm {
 namespace {
 
 std::string ErrnoText() { return std::strerror(errno); }
+
+// Temporary files of writers in progress, removed if SIGINT, SIGTERM or SIGHUP ends the process
+// (destructors do not run then). Fixed-size storage: the handler may only touch memory that is
+// already there and call async-signal-safe functions.
+constexpr int kMaxTempFiles = 64;
+constexpr size_t kMaxTempPath = 4096;
+char g_temp_paths[kMaxTempFiles][kMaxTempPath];
+std::atomic<bool> g_temp_used[kMaxTempFiles];
+constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+void RemoveTempFilesAndDie(int sig) {
+  for (int i = 0; i < kMaxTempFiles; ++i) {
+    if (g_temp_used[i].load()) ::unlink(g_temp_paths[i]);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void InstallCleanupHandlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (int sig : kCleanupSignals) {
+      struct sigaction current;
+      // Only where nobody else handles the signal (a server installs its own shutdown).
+      if (::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+        struct sigaction action = {};
+        action.sa_handler = RemoveTempFilesAndDie;
+        sigemptyset(&action.sa_mask);
+        ::sigaction(sig, &action, nullptr);
+      }
+    }
+  });
+}
+
+// Returns the slot holding `path`, or -1 when all are taken (the file is then only removed by
+// the writer's destructor).
+int RegisterTempFile(const std::string& path) {
+  if (path.size() >= kMaxTempPath) return -1;
+  InstallCleanupHandlers();
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  for (int i = 0; i < kMaxTempFiles; ++i) {
+    if (!g_temp_used[i].load()) {
+      std::memcpy(g_temp_paths[i], path.c_str(), path.size() + 1);
+      g_temp_used[i].store(true);
+      return i;
+    }
+  }
+  return -1;
+}
+
+void UnregisterTempFile(int slot) {
+  if (slot >= 0) g_temp_used[slot].store(false);
+}
 
 }  // namespace
 
@@ -92,15 +149,20 @@ AtomicFileWriter::AtomicFileWriter(std::string path, std::string temp_path, FILE
 
 Result<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Create(const std::string& path) {
   if (IsDirectory(path)) return InvalidArgumentError("{}: is a directory, expected a file", path);
-  std::string temp = path + ".tmp." + std::to_string(::getpid());
+  static std::atomic<int> counter{0};
+  std::string temp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
   FILE* f = std::fopen(temp.c_str(), "wb");
   if (f == nullptr) return IoError("{}: cannot create: {}", path, ErrnoText());
-  return std::unique_ptr<AtomicFileWriter>(new AtomicFileWriter(path, temp, f));
+  auto writer = std::unique_ptr<AtomicFileWriter>(new AtomicFileWriter(path, temp, f));
+  writer->cleanup_slot_ = RegisterTempFile(temp);
+  return writer;
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
   if (file_ != nullptr) std::fclose(file_);
   if (!committed_) std::remove(temp_path_.c_str());
+  UnregisterTempFile(cleanup_slot_);
 }
 
 Status AtomicFileWriter::Write(const void* data, size_t size) {
@@ -133,6 +195,8 @@ Status AtomicFileWriter::Commit() {
     return IoError("{}: cannot rename into place: {}", path_, ErrnoText());
   }
   committed_ = true;
+  UnregisterTempFile(cleanup_slot_);
+  cleanup_slot_ = -1;
   return Status::Ok();
 }
 

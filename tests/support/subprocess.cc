@@ -25,9 +25,8 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace
-
-ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_seconds) {
+ProcessResult RunProcessImpl(const std::vector<std::string>& argv, double timeout_seconds,
+                             double signal_after, int signal_number) {
   ProcessResult result;
   std::string dir = MakeTempDir();
   std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
@@ -49,11 +48,17 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_se
     return result;
   }
   int status = 0;
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  auto signal_at = start + std::chrono::milliseconds(static_cast<int64_t>(signal_after * 1000));
+  bool signalled = false;
   while (true) {
     pid_t done = waitpid(pid, &status, WNOHANG);
     if (done == pid) break;
+    if (signal_after >= 0 && !signalled && std::chrono::steady_clock::now() >= signal_at) {
+      kill(pid, signal_number);
+      signalled = true;
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
@@ -69,10 +74,25 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_se
   return result;
 }
 
-ProcessResult RunSlimlm(const std::vector<std::string>& args, double timeout_seconds) {
+std::vector<std::string> SlimlmArgv(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {SlimlmBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv, timeout_seconds);
+  return argv;
+}
+
+}  // namespace
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_seconds) {
+  return RunProcessImpl(argv, timeout_seconds, -1, 0);
+}
+
+ProcessResult RunSlimlm(const std::vector<std::string>& args, double timeout_seconds) {
+  return RunProcess(SlimlmArgv(args), timeout_seconds);
+}
+
+ProcessResult RunSlimlmAndSignal(const std::vector<std::string>& args, double delay_seconds,
+                                 int signal_number) {
+  return RunProcessImpl(SlimlmArgv(args), 120, delay_seconds, signal_number);
 }
 
 }  // namespace slimlm::testing

@@ -15,8 +15,12 @@ struct ProcessResult {
 };
 
 // Runs argv[0] with the arguments, stdin from /dev/null, waiting at most timeout_seconds
-// (then killed).
+// (then killed with SIGKILL).
 ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_seconds = 120);
+
+// Runs the slimlm binary and sends it `signal` after `delay_seconds` if it is still running.
+ProcessResult RunSlimlmAndSignal(const std::vector<std::string>& args, double delay_seconds,
+                                 int signal);
 
 // RunProcess with the slimlm binary as argv[0].
 ProcessResult RunSlimlm(const std::vector<std::string>& args, double timeout_seconds = 120);

@@ -41,9 +41,10 @@ class MappedFile {
 // Reads a whole file into a string.
 Result<std::string> ReadFileToString(const std::string& path);
 
-// Writes to "<path>.tmp.<pid>" and renames it over `path` on Commit(). If the writer is
-// destroyed without a successful Commit (an error, an exception, an early return), the temporary
-// file is removed and `path` is untouched. Not thread-safe.
+// Writes to "<path>.tmp.<pid>.<n>" and renames it over `path` on Commit(). If the writer is
+// destroyed without a successful Commit (an error, an exception, an early return), or SIGINT,
+// SIGTERM or SIGHUP ends the process meanwhile, the temporary file is removed and `path` is
+// untouched. One writer is not thread-safe; several may run at once.
 class AtomicFileWriter {
  public:
   static Result<std::unique_ptr<AtomicFileWriter>> Create(const std::string& path);
@@ -67,6 +68,7 @@ class AtomicFileWriter {
   FILE* file_ = nullptr;
   uint64_t offset_ = 0;
   bool committed_ = false;
+  int cleanup_slot_ = -1;  // Registration for removal on a fatal signal.
 };
 
 // Writes a whole file atomically.
