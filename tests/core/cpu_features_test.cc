@@ -1,0 +1,26 @@
+#include "slimlm/core/cpu_features.h"
+
+#include <gtest/gtest.h>
+
+namespace slimlm {
+namespace {
+
+// Wider instruction sets imply the narrower ones they extend, and the OS-support checks make
+// AVX-512 imply AVX2 state too.
+TEST(CpuFeatures, ImplicationsHold) {
+  const CpuFeatures& f = GetCpuFeatures();
+  if (f.avx2) EXPECT_TRUE(f.avx);
+  if (f.avx512bw || f.avx512vl || f.avx512dq || f.avx512vnni || f.avx512bf16) {
+    EXPECT_TRUE(f.avx512f);
+  }
+  if (f.avx512f) EXPECT_TRUE(f.avx);
+  if (f.dotprod) EXPECT_TRUE(f.neon);
+#if defined(__x86_64__)
+  EXPECT_TRUE(f.sse42) << "every x86-64 machine these tests run on has SSE4.2";
+#endif
+  EXPECT_FALSE(f.ToString().empty());
+  EXPECT_FALSE(CpuModelName().empty());
+}
+
+}  // namespace
+}  // namespace slimlm
