@@ -9,12 +9,11 @@ namespace {
 // AVX-512 imply AVX2 state too.
 TEST(CpuFeatures, ImplicationsHold) {
   const CpuFeatures& f = GetCpuFeatures();
-  if (f.avx2) EXPECT_TRUE(f.avx);
-  if (f.avx512bw || f.avx512vl || f.avx512dq || f.avx512vnni || f.avx512bf16) {
-    EXPECT_TRUE(f.avx512f);
-  }
-  if (f.avx512f) EXPECT_TRUE(f.avx);
-  if (f.dotprod) EXPECT_TRUE(f.neon);
+  EXPECT_TRUE(!f.avx2 || f.avx);
+  EXPECT_TRUE(!(f.avx512bw || f.avx512vl || f.avx512dq || f.avx512vnni || f.avx512bf16) ||
+              f.avx512f);
+  EXPECT_TRUE(!f.avx512f || f.avx);
+  EXPECT_TRUE(!f.dotprod || f.neon);
 #if defined(__x86_64__)
   EXPECT_TRUE(f.sse42) << "every x86-64 machine these tests run on has SSE4.2";
 #endif
