@@ -69,16 +69,7 @@ TEST(Llama2c, ReadsStories260K) {
   Result<WeightStore> store = ReadLlama2c(testing::SharedDataPath(kStoriesBin));
   ASSERT_TRUE(store.ok()) << store.status().message();
   const Metadata& m = store->metadata();
-  EXPECT_EQ(m.GetString("general.architecture"), "llama");
-  EXPECT_EQ(m.GetInt("llama.context_length"), 512);
-  EXPECT_EQ(m.GetInt("llama.embedding_length"), 64);
-  EXPECT_EQ(m.GetInt("llama.feed_forward_length"), 172);
-  EXPECT_EQ(m.GetInt("llama.block_count"), 5);
-  EXPECT_EQ(m.GetInt("llama.attention.head_count"), 8);
-  EXPECT_EQ(m.GetInt("llama.attention.head_count_kv"), 4);
-  EXPECT_EQ(m.GetInt("llama.rope.dimension_count"), 8);
-  EXPECT_EQ(m.GetInt("llama.vocab_size"), 512);
-  EXPECT_FLOAT_EQ(*m.GetDouble("llama.attention.layer_norm_rms_epsilon"), 1e-5f);
+  testing_formats::ExpectStories260KConfig(m);
   EXPECT_FLOAT_EQ(*m.GetDouble("llama.rope.freq_base"), 10000.0f);
   // Shared classifier: 2 global tensors (no output.weight) and 9 per layer.
   EXPECT_EQ(store->tensors().size(), 2u + 5u * 9u);

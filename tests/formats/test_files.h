@@ -11,6 +11,10 @@
 #include <string_view>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "slimlm/formats/metadata.h"
+
 namespace slimlm::testing_formats {
 
 inline std::vector<uint8_t> ReadBytes(const std::string& path) {
@@ -58,6 +62,20 @@ class ByteBuilder {
  private:
   std::vector<uint8_t> bytes_;
 };
+
+// The GGUF keys every reader must produce for stories260K (SOURCES.md gives the header).
+inline void ExpectStories260KConfig(const Metadata& m) {
+  EXPECT_EQ(m.GetString("general.architecture"), "llama");
+  EXPECT_EQ(m.GetInt("llama.context_length"), 512);
+  EXPECT_EQ(m.GetInt("llama.embedding_length"), 64);
+  EXPECT_EQ(m.GetInt("llama.feed_forward_length"), 172);
+  EXPECT_EQ(m.GetInt("llama.block_count"), 5);
+  EXPECT_EQ(m.GetInt("llama.attention.head_count"), 8);
+  EXPECT_EQ(m.GetInt("llama.attention.head_count_kv"), 4);
+  EXPECT_EQ(m.GetInt("llama.rope.dimension_count"), 8);
+  EXPECT_EQ(m.GetInt("llama.vocab_size"), 512);
+  EXPECT_FLOAT_EQ(*m.GetDouble("llama.attention.layer_norm_rms_epsilon"), 1e-5f);
+}
 
 }  // namespace slimlm::testing_formats
 
