@@ -48,7 +48,7 @@ void ThreadPool::WorkerLoop(int thread_index) {
   }
 }
 
-void ThreadPool::Run(int64_t n_tasks, const std::function<void(int64_t, int)>& fn) {
+void ThreadPool::Run(int64_t n_tasks, FunctionRef<void(int64_t, int)> fn) {
   if (n_tasks <= 0) return;
   if (n_threads_ == 1 || n_tasks == 1) {
     for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
@@ -70,7 +70,7 @@ void ThreadPool::Run(int64_t n_tasks, const std::function<void(int64_t, int)>& f
   job_ = nullptr;
 }
 
-void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
+void ThreadPool::ParallelFor(int64_t n, FunctionRef<void(int64_t, int64_t, int)> fn) {
   if (n <= 0) return;
   const int64_t parts = std::min<int64_t>(n_threads_, n);
   Run(parts, [&](int64_t part, int thread) {

@@ -2,19 +2,20 @@
 //
 // Run(n_tasks, fn) calls fn(task, thread) for every task in [0, n_tasks) spread over the pool's
 // threads, and returns when all are done. The calling thread takes part as thread 0, so a pool of
-// one thread runs everything inline. Workers spin briefly and then sleep between calls; no memory
-// is allocated per call. Run is not reentrant and is meant to be called from one thread at a
-// time (the model's forward pass); calls from several threads are serialized.
+// one thread runs everything inline. Workers sleep between calls; no memory is allocated per
+// call (the callback is a non-owning FunctionRef). Run is not reentrant and is meant to be called
+// from one thread at a time (the model's forward pass); calls from several threads are serialized.
 #ifndef SLIMLM_CORE_THREAD_POOL_H_
 #define SLIMLM_CORE_THREAD_POOL_H_
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "slimlm/core/function_ref.h"
 
 namespace slimlm {
 
@@ -30,12 +31,11 @@ class ThreadPool {
 
   // Calls fn(task, thread_index) once per task; tasks are claimed dynamically, in order.
   // fn must not throw.
-  void Run(int64_t n_tasks, const std::function<void(int64_t task, int thread)>& fn);
+  void Run(int64_t n_tasks, FunctionRef<void(int64_t task, int thread)> fn);
 
   // Splits [0, n) into one contiguous range per thread (some may be empty) and calls
   // fn(begin, end, thread) for each. For work whose cost is uniform per item.
-  void ParallelFor(int64_t n,
-                   const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+  void ParallelFor(int64_t n, FunctionRef<void(int64_t begin, int64_t end, int thread)> fn);
 
  private:
   void WorkerLoop(int thread_index);
@@ -51,7 +51,7 @@ class ThreadPool {
   uint64_t generation_ = 0;  // Incremented per Run; guarded by mu_.
   bool stop_ = false;
 
-  const std::function<void(int64_t, int)>* job_ = nullptr;
+  const FunctionRef<void(int64_t, int)>* job_ = nullptr;
   int64_t n_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};
   std::atomic<int> busy_workers_{0};
