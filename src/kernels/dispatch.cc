@@ -30,32 +30,9 @@ std::optional<Isa> ParseIsa(std::string_view name) {
   return std::nullopt;
 }
 
-MatMulFn KernelTable::MatMul(DType weight) const {
-  switch (weight) {
-    case DType::kF32:
-      return matmul_f32;
-    case DType::kF16:
-      return matmul_f16;
-    case DType::kBF16:
-      return matmul_bf16;
-    case DType::kQ8_0:
-      return matmul_q8_0;
-    case DType::kQ4_0:
-      return matmul_q4_0;
-  }
-  SLIMLM_CHECK(false) << "no matmul for dtype " << static_cast<int>(weight);
-  return nullptr;
-}
-
-DType ActivationType(DType weight) { return Traits(weight).quantized ? DType::kQ8_0 : DType::kF32; }
-
-void ConvertActivation(const KernelTable& table, DType weight, const float* x, void* out,
-                       int64_t n) {
-  if (ActivationType(weight) == DType::kQ8_0) {
-    table.quantize_q8_0(x, out, n);
-  } else {
-    std::copy(x, x + n, static_cast<float*>(out));
-  }
+int64_t AttentionScratchFloats(int64_t group, int64_t head_dim, int64_t n_kv) {
+  // Scores of every position for each head, one widened row, and room for tiles.
+  return group * n_kv + head_dim + group * (head_dim + 256) + 64;
 }
 
 std::vector<Isa> SupportedIsas() {

@@ -11,34 +11,56 @@ namespace slimlm {
 
 // Buffers for one forward step of up to n_batch tokens, plus the KV cache.
 struct Context::Scratch {
-  std::vector<float> x;        // (n_batch, dim) residual stream
-  std::vector<float> xb;       // (n_batch, dim) normalized input of a sub-block
-  std::vector<float> q;        // (n_batch, q_dim)
-  std::vector<float> k;        // (n_batch, kv_dim)
-  std::vector<float> v;        // (n_batch, kv_dim)
-  std::vector<float> att;      // (n_batch, q_dim) attention output
-  std::vector<float> proj;     // (n_batch, dim) output of wo / w_down before the residual add
-  std::vector<float> gate;     // (n_batch, ffn_dim)
-  std::vector<float> up;       // (n_batch, ffn_dim)
-  std::vector<uint8_t> act;    // activations converted for quantized weights
-  std::vector<float> scores;   // (n_threads, n_ctx) attention scores
-  std::vector<float> cos;      // (n_batch, rope_dim / 2)
-  std::vector<float> sin;      // (n_batch, rope_dim / 2)
-  std::vector<float> logits;   // (n_vocab) or (n_batch, n_vocab) with all_logits
-  std::vector<float> k_cache;  // (n_layers, n_ctx, kv_dim)
-  std::vector<float> v_cache;  // (n_layers, n_ctx, kv_dim)
+  std::vector<float> x;             // (n_batch, dim) residual stream
+  std::vector<float> xb;            // (n_batch, dim) normalized input of a sub-block
+  std::vector<float> q;             // (n_batch, q_dim)
+  std::vector<float> k;             // (n_batch, kv_dim)
+  std::vector<float> v;             // (n_batch, kv_dim)
+  std::vector<float> att;           // (n_batch, q_dim) attention output
+  std::vector<float> proj;          // (n_batch, dim) output of wo / w_down before the residual add
+  std::vector<float> gate;          // (n_batch, ffn_dim)
+  std::vector<float> up;            // (n_batch, ffn_dim)
+  std::vector<uint8_t> act;         // activations prepared for the kernels' matrix products
+  std::vector<float> attn_scratch;  // (n_threads, AttentionScratchFloats) per-thread scratch
+  int64_t attn_scratch_per_thread = 0;
+  std::vector<float> cos;     // (n_batch, rope_dim / 2)
+  std::vector<float> sin;     // (n_batch, rope_dim / 2)
+  std::vector<float> logits;  // (n_vocab) or (n_batch, n_vocab) with all_logits
+  // KV cache: (n_layers, n_ctx) rows of kv_dim values in the key / value type.
+  std::vector<uint8_t> k_cache;
+  std::vector<uint8_t> v_cache;
+  size_t k_row_bytes = 0;
+  size_t v_row_bytes = 0;
   std::unique_ptr<RopeAngles> rope;
 };
 
 Context::Context(const Model& model, const ContextOptions& options, int64_t n_ctx)
     : model_(model),
-      kernels_(kernels::Kernels()),
+      kernels_(model.kernels()),
       options_(options),
       n_ctx_(n_ctx),
       pool_(options.n_threads > 0 ? options.n_threads : PhysicalCoreCount()),
       s_(std::make_unique<Scratch>()) {}
 
 Context::~Context() = default;
+
+namespace {
+
+Status CheckKvType(DType type, int64_t head_dim, const char* which) {
+  if (type != DType::kF32 && type != DType::kF16 && type != DType::kQ8_0) {
+    return InvalidArgumentError("{} cache type {} is not one of f32, f16, q8_0", which,
+                                DTypeName(type));
+  }
+  if (!IsRowLengthValid(type, head_dim)) {
+    return InvalidArgumentError(
+        "{} cache type {} needs a head dimension that is a multiple of {}, "
+        "this model's is {}",
+        which, DTypeName(type), Traits(type).block_size, head_dim);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Context>> Context::Create(const Model& model,
                                                  const ContextOptions& options) {
@@ -50,10 +72,13 @@ Result<std::unique_ptr<Context>> Context::Create(const Model& model,
   if (n_ctx > (int64_t{1} << 24)) {
     return InvalidArgumentError("context size {} is too large", n_ctx);
   }
+  SLIMLM_RETURN_IF_ERROR(CheckKvType(options.kv_type_k, c.head_dim, "key"));
+  SLIMLM_RETURN_IF_ERROR(CheckKvType(options.kv_type_v, c.head_dim, "value"));
   std::unique_ptr<Context> ctx(new Context(model, options, n_ctx));
   const int64_t b = std::min(options.n_batch, n_ctx);
   ctx->options_.n_batch = b;
   Scratch& s = *ctx->s_;
+  const kernels::KernelTable& k = model.kernels();
   auto sized = [](std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(n), 0.0f); };
   try {
     sized(s.x, b * c.dim);
@@ -65,14 +90,25 @@ Result<std::unique_ptr<Context>> Context::Create(const Model& model,
     sized(s.proj, b * c.dim);
     sized(s.gate, b * c.ffn_dim);
     sized(s.up, b * c.ffn_dim);
-    int64_t widest = std::max({c.dim, c.q_dim(), c.ffn_dim});
-    s.act.assign(static_cast<size_t>(b) * RowBytes(DType::kQ8_0, (widest + 31) / 32 * 32), 0);
-    sized(s.scores, ctx->pool_.size() * n_ctx);
+    size_t act_row = 0;
+    for (const LayerWeights& l : model.layers()) {
+      for (const Linear* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+        act_row = std::max(act_row, k.activation_row_bytes(m->matrix.dtype, m->matrix.cols));
+      }
+    }
+    act_row = std::max(act_row, k.activation_row_bytes(model.output().matrix.dtype, c.dim));
+    s.act.assign(static_cast<size_t>(b) * act_row, 0);
+    const int64_t group = c.n_heads / c.n_kv_heads;
+    s.attn_scratch_per_thread = kernels::AttentionScratchFloats(group, c.head_dim, n_ctx);
+    sized(s.attn_scratch, ctx->pool_.size() * s.attn_scratch_per_thread);
     sized(s.cos, b * (c.rope_dim / 2));
     sized(s.sin, b * (c.rope_dim / 2));
     sized(s.logits, (options.all_logits ? b : 1) * c.n_vocab);
-    sized(s.k_cache, c.n_layers * n_ctx * c.kv_dim());
-    sized(s.v_cache, c.n_layers * n_ctx * c.kv_dim());
+    s.k_row_bytes = RowBytes(options.kv_type_k, c.kv_dim());
+    s.v_row_bytes = RowBytes(options.kv_type_v, c.kv_dim());
+    const size_t rows = static_cast<size_t>(c.n_layers) * static_cast<size_t>(n_ctx);
+    s.k_cache.assign(rows * s.k_row_bytes, 0);
+    s.v_cache.assign(rows * s.v_row_bytes, 0);
   } catch (const std::bad_alloc&) {
     return ResourceExhaustedError("out of memory allocating a context of {} positions", n_ctx);
   }
@@ -80,9 +116,7 @@ Result<std::unique_ptr<Context>> Context::Create(const Model& model,
   return ctx;
 }
 
-size_t Context::KvCacheBytes() const {
-  return (s_->k_cache.size() + s_->v_cache.size()) * sizeof(float);
-}
+size_t Context::KvCacheBytes() const { return s_->k_cache.size() + s_->v_cache.size(); }
 
 void Context::Truncate(int64_t n) { n_past_ = std::clamp<int64_t>(n, 0, n_past_); }
 
@@ -124,42 +158,52 @@ Status Context::Eval(std::span<const int32_t> tokens) {
   return Status::Ok();
 }
 
-void Context::MatMul(const TensorView& w, const float* x, int64_t n, float* y) {
-  const int64_t k = w.cols();
-  const int64_t rows = w.rows();
-  const DType act_type = kernels::ActivationType(w.dtype);
-  const void* act = x;
-  size_t act_row_bytes = static_cast<size_t>(k) * sizeof(float);
-  if (act_type != DType::kF32) {
-    act_row_bytes = RowBytes(act_type, k);
-    for (int64_t t = 0; t < n; ++t) {
-      kernels::ConvertActivation(kernels_, w.dtype, x + t * k,
-                                 s_->act.data() + static_cast<size_t>(t) * act_row_bytes, k);
-    }
-    act = s_->act.data();
+void Context::MatMul(const Linear& linear, const float* x, int64_t n, float* y) {
+  const kernels::Matrix& w = linear.matrix;
+  const size_t act_row_bytes = kernels_.activation_row_bytes(w.dtype, w.cols);
+  for (int64_t t = 0; t < n; ++t) {
+    kernels_.convert_activation(w.dtype, x + t * w.cols,
+                                s_->act.data() + static_cast<size_t>(t) * act_row_bytes, w.cols);
   }
-  const kernels::MatMulFn fn = kernels_.MatMul(w.dtype);
-  const size_t w_row_bytes = w.row_bytes();
-  pool_.ParallelFor(rows, [&](int64_t r0, int64_t r1, int) {
-    fn(w.data, w_row_bytes, act, act_row_bytes, k, y, rows, n, r0, r1);
+  // Threads take whole packed groups of rows.
+  const int64_t block = kernels_.row_block;
+  const int64_t groups = (w.rows + block - 1) / block;
+  pool_.ParallelFor(groups, [&](int64_t g0, int64_t g1, int) {
+    kernels_.matmul(w, s_->act.data(), act_row_bytes, y, w.rows, n, g0 * block,
+                    std::min(w.rows, g1 * block));
   });
 }
 
 void Context::Attention(int64_t layer, int64_t n, const float* q, float* out) {
   const ModelConfig& c = model_.config();
-  const int64_t kv_dim = c.kv_dim();
   const int64_t group = c.n_heads / c.n_kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  const float* k_base = s_->k_cache.data() + layer * n_ctx_ * kv_dim;
-  const float* v_base = s_->v_cache.data() + layer * n_ctx_ * kv_dim;
-  pool_.Run(n * c.n_heads, [&](int64_t task, int thread) {
-    const int64_t t = task / c.n_heads;
-    const int64_t h = task % c.n_heads;
-    const int64_t kv_head = h / group;
-    const int64_t n_kv = n_past_ + t + 1;  // Causal: this token sees itself and the past.
-    kernels_.attention(q + t * c.q_dim() + h * c.head_dim, k_base + kv_head * c.head_dim,
-                       v_base + kv_head * c.head_dim, kv_dim, n_kv, c.head_dim, scale,
-                       s_->scores.data() + thread * n_ctx_, out + t * c.q_dim() + h * c.head_dim);
+  const uint8_t* k_base =
+      s_->k_cache.data() + static_cast<size_t>(layer * n_ctx_) * s_->k_row_bytes;
+  const uint8_t* v_base =
+      s_->v_cache.data() + static_cast<size_t>(layer * n_ctx_) * s_->v_row_bytes;
+  const size_t k_head_bytes = RowBytes(options_.kv_type_k, c.head_dim);
+  const size_t v_head_bytes = RowBytes(options_.kv_type_v, c.head_dim);
+  const auto attention = options_.flash_attention ? kernels_.flash_attention : kernels_.attention;
+  // One task per (token, key/value head): the key/value rows are read once for the `group`
+  // query heads that share them.
+  pool_.Run(n * c.n_kv_heads, [&](int64_t task, int thread) {
+    const int64_t t = task / c.n_kv_heads;
+    const int64_t h = task % c.n_kv_heads;
+    kernels::AttentionArgs a;
+    a.q = q + t * c.q_dim() + h * group * c.head_dim;
+    a.group = group;
+    a.head_dim = c.head_dim;
+    a.k = k_base + static_cast<size_t>(h) * k_head_bytes;
+    a.v = v_base + static_cast<size_t>(h) * v_head_bytes;
+    a.k_type = options_.kv_type_k;
+    a.v_type = options_.kv_type_v;
+    a.k_stride = s_->k_row_bytes;
+    a.v_stride = s_->v_row_bytes;
+    a.n_kv = n_past_ + t + 1;  // Causal: this token sees itself and the past.
+    a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    a.out = out + t * c.q_dim() + h * group * c.head_dim;
+    a.scratch = s_->attn_scratch.data() + thread * s_->attn_scratch_per_thread;
+    attention(a);
   });
 }
 
@@ -216,10 +260,10 @@ void Context::Forward(const int32_t* tokens, int64_t n, float* logits_out, bool 
       const float* sin = s.sin.data() + t * half;
       kernels_.rope(qt, c.n_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
       kernels_.rope(kt, c.n_kv_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
-      const int64_t pos = n_past_ + t;
-      std::memcpy(s.k_cache.data() + (l * n_ctx_ + pos) * kv_dim, kt, kv_dim * sizeof(float));
-      std::memcpy(s.v_cache.data() + (l * n_ctx_ + pos) * kv_dim, s.v.data() + t * kv_dim,
-                  kv_dim * sizeof(float));
+      const size_t row = static_cast<size_t>(l * n_ctx_ + n_past_ + t);
+      kernels_.from_f32(options_.kv_type_k, kt, s.k_cache.data() + row * s.k_row_bytes, kv_dim);
+      kernels_.from_f32(options_.kv_type_v, s.v.data() + t * kv_dim,
+                        s.v_cache.data() + row * s.v_row_bytes, kv_dim);
     }
     Attention(l, n, s.q.data(), s.att.data());
     MatMul(w.wo, s.att.data(), n, s.proj.data());

@@ -1,18 +1,38 @@
 #include "slimlm/model/model.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <fmt/core.h>
 
+#include "slimlm/core/thread_pool.h"
 #include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm {
+namespace {
+
+// 64-byte aligned storage for packed weights; null when out of memory.
+std::shared_ptr<uint8_t> AllocateAligned(size_t bytes) {
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (p == nullptr) return nullptr;
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+}
+
+std::string FormatBytesShort(size_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const LoadOptions& options) {
   SLIMLM_ASSIGN_OR_RETURN(WeightStore store, LoadModel(path, options));
   return FromStore(std::move(store), options.require_tokenizer);
 }
 
-Result<std::unique_ptr<Model>> Model::FromStore(WeightStore store, bool require_tokenizer) {
+Result<std::unique_ptr<Model>> Model::FromStore(WeightStore store, bool require_tokenizer,
+                                                const kernels::KernelTable* table) {
   std::unique_ptr<Model> model(new Model());
+  model->kernels_ = table != nullptr ? table : &kernels::Kernels();
   model->store_ = std::move(store);
   const std::string& source = model->store_.source_path;
   const StoredTensor* embd = model->store_.Find("token_embd.weight");
@@ -22,6 +42,7 @@ Result<std::unique_ptr<Model>> Model::FromStore(WeightStore store, bool require_
       ModelConfig::FromMetadata(model->store_.metadata(),
                                 embd->shape.rank() == 2 ? embd->shape[0] : 0, source));
   SLIMLM_RETURN_IF_ERROR(model->BindWeights());
+  SLIMLM_RETURN_IF_ERROR(model->PackWeights());
   if (model->store_.metadata().Has("tokenizer.ggml.tokens")) {
     auto tokenizer = Tokenizer::FromMetadata(model->store_.metadata());
     if (!tokenizer.ok()) return tokenizer.status().WithContext(source);
@@ -36,7 +57,7 @@ Result<std::unique_ptr<Model>> Model::FromStore(WeightStore store, bool require_
   return model;
 }
 
-Result<TensorView> Model::Matrix(const std::string& name, int64_t rows, int64_t cols) {
+Result<Linear> Model::BindLinear(const std::string& name, int64_t rows, int64_t cols) {
   const StoredTensor* t = store_.Find(name);
   if (t == nullptr) return CorruptError("{}: missing tensor '{}'", store_.source_path, name);
   Shape expected{rows, cols};
@@ -44,7 +65,14 @@ Result<TensorView> Model::Matrix(const std::string& name, int64_t rows, int64_t 
     return CorruptError("{}: tensor '{}' has shape {}, expected {}", store_.source_path, name,
                         t->shape.ToString(), expected.ToString());
   }
-  return t->view();
+  Linear linear;
+  linear.weight = t->view();
+  linear.matrix.dtype = t->dtype;
+  linear.matrix.rows = rows;
+  linear.matrix.cols = cols;
+  linear.matrix.data = t->data;
+  linear.matrix.row_bytes = linear.weight.row_bytes();
+  return linear;
 }
 
 Result<const float*> Model::VectorF32(const std::string& name, int64_t n, bool required) {
@@ -66,11 +94,12 @@ Result<const float*> Model::VectorF32(const std::string& name, int64_t n, bool r
 
 Status Model::BindWeights() {
   const ModelConfig& c = config_;
-  SLIMLM_ASSIGN_OR_RETURN(token_embd_, Matrix("token_embd.weight", c.n_vocab, c.dim));
+  SLIMLM_ASSIGN_OR_RETURN(Linear embd, BindLinear("token_embd.weight", c.n_vocab, c.dim));
+  token_embd_ = embd.weight;
   if (store_.Find("output.weight") != nullptr) {
-    SLIMLM_ASSIGN_OR_RETURN(output_, Matrix("output.weight", c.n_vocab, c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(output_, BindLinear("output.weight", c.n_vocab, c.dim));
   } else {
-    output_ = token_embd_;
+    output_ = embd;
     tied_ = true;
   }
   SLIMLM_ASSIGN_OR_RETURN(output_norm_, VectorF32("output_norm.weight", c.dim, true));
@@ -83,19 +112,51 @@ Status Model::BindWeights() {
     LayerWeights& l = layers_[static_cast<size_t>(i)];
     auto name = [i](const char* suffix) { return fmt::format("blk.{}.{}", i, suffix); };
     SLIMLM_ASSIGN_OR_RETURN(l.attn_norm, VectorF32(name("attn_norm.weight"), c.dim, true));
-    SLIMLM_ASSIGN_OR_RETURN(l.wq, Matrix(name("attn_q.weight"), c.q_dim(), c.dim));
-    SLIMLM_ASSIGN_OR_RETURN(l.wk, Matrix(name("attn_k.weight"), c.kv_dim(), c.dim));
-    SLIMLM_ASSIGN_OR_RETURN(l.wv, Matrix(name("attn_v.weight"), c.kv_dim(), c.dim));
-    SLIMLM_ASSIGN_OR_RETURN(l.wo, Matrix(name("attn_output.weight"), c.dim, c.q_dim()));
+    SLIMLM_ASSIGN_OR_RETURN(l.wq, BindLinear(name("attn_q.weight"), c.q_dim(), c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.wk, BindLinear(name("attn_k.weight"), c.kv_dim(), c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.wv, BindLinear(name("attn_v.weight"), c.kv_dim(), c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.wo, BindLinear(name("attn_output.weight"), c.dim, c.q_dim()));
     SLIMLM_ASSIGN_OR_RETURN(l.bq, VectorF32(name("attn_q.bias"), c.q_dim(), qwen2));
     SLIMLM_ASSIGN_OR_RETURN(l.bk, VectorF32(name("attn_k.bias"), c.kv_dim(), qwen2));
     SLIMLM_ASSIGN_OR_RETURN(l.bv, VectorF32(name("attn_v.bias"), c.kv_dim(), qwen2));
     SLIMLM_ASSIGN_OR_RETURN(l.q_norm, VectorF32(name("attn_q_norm.weight"), c.head_dim, qwen3));
     SLIMLM_ASSIGN_OR_RETURN(l.k_norm, VectorF32(name("attn_k_norm.weight"), c.head_dim, qwen3));
     SLIMLM_ASSIGN_OR_RETURN(l.ffn_norm, VectorF32(name("ffn_norm.weight"), c.dim, true));
-    SLIMLM_ASSIGN_OR_RETURN(l.w_gate, Matrix(name("ffn_gate.weight"), c.ffn_dim, c.dim));
-    SLIMLM_ASSIGN_OR_RETURN(l.w_up, Matrix(name("ffn_up.weight"), c.ffn_dim, c.dim));
-    SLIMLM_ASSIGN_OR_RETURN(l.w_down, Matrix(name("ffn_down.weight"), c.dim, c.ffn_dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.w_gate, BindLinear(name("ffn_gate.weight"), c.ffn_dim, c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.w_up, BindLinear(name("ffn_up.weight"), c.ffn_dim, c.dim));
+    SLIMLM_ASSIGN_OR_RETURN(l.w_down, BindLinear(name("ffn_down.weight"), c.dim, c.ffn_dim));
+  }
+  return Status::Ok();
+}
+
+Status Model::PackWeights() {
+  std::vector<Linear*> linears = {&output_};
+  for (LayerWeights& l : layers_) {
+    for (Linear* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      linears.push_back(m);
+    }
+  }
+  const kernels::KernelTable& k = *kernels_;
+  ThreadPool pool(PhysicalCoreCount());
+  for (Linear* linear : linears) {
+    kernels::Matrix& m = linear->matrix;
+    const size_t bytes = k.packed_bytes(m.dtype, m.rows, m.cols);
+    if (bytes == 0) continue;
+    std::shared_ptr<uint8_t> buffer = AllocateAligned(bytes);
+    if (!buffer) {
+      return ResourceExhaustedError("{}: out of memory packing {} weights for the {} kernels",
+                                    store_.source_path, FormatBytesShort(bytes),
+                                    kernels::IsaName(k.isa));
+    }
+    const int64_t groups = (m.rows + k.row_block - 1) / k.row_block;
+    pool.ParallelFor(groups, [&](int64_t g0, int64_t g1, int) {
+      k.pack(m.dtype, m.data, m.row_bytes, m.rows, m.cols, g0 * k.row_block,
+             std::min(m.rows, g1 * k.row_block), buffer.get());
+    });
+    m.data = buffer.get();
+    m.packed = true;
+    packed_bytes_ += bytes;
+    packed_.push_back(std::move(buffer));
   }
   return Status::Ok();
 }

@@ -1,5 +1,6 @@
 // The scalar references against independent double-precision formulas, and every supported
 // fast path against the references, on random shapes with odd sizes and tails.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -41,7 +42,8 @@ TypedMatrix MakeMatrix(std::mt19937& rng, DType type, int64_t rows, int64_t k) {
   return m;
 }
 
-// The activations the kernel sees (q8_0 for quantized weights), and their exact values.
+// The reference's activations for x: (n_tokens, k), and their exact values (q8_0 for quantized
+// weights, so the products below compare like with like).
 struct Activations {
   std::vector<uint8_t> bytes;
   std::vector<float> values;
@@ -51,15 +53,42 @@ struct Activations {
 Activations MakeActivations(const KernelTable& table, DType weight, const std::vector<float>& x,
                             int64_t n_tokens, int64_t k) {
   Activations a;
-  DType act = ActivationType(weight);
-  a.row_bytes = RowBytes(act, k);
+  a.row_bytes = table.activation_row_bytes(weight, k);
   a.bytes.resize(a.row_bytes * static_cast<size_t>(n_tokens));
-  a.values.resize(x.size());
   for (int64_t t = 0; t < n_tokens; ++t) {
-    ConvertActivation(table, weight, x.data() + t * k, a.bytes.data() + t * a.row_bytes, k);
-    RowToF32(act, a.bytes.data() + t * a.row_bytes, a.values.data() + t * k, k);
+    table.convert_activation(weight, x.data() + t * k, a.bytes.data() + t * a.row_bytes, k);
+  }
+  // Exact values from the reference's layout (q8_0 blocks or f32).
+  a.values.resize(x.size());
+  const DType act = Traits(weight).quantized ? DType::kQ8_0 : DType::kF32;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    std::vector<uint8_t> ref_row(RowBytes(act, k));
+    ref::ConvertActivation(weight, x.data() + t * k, ref_row.data(), k);
+    RowToF32(act, ref_row.data(), a.values.data() + t * k, k);
   }
   return a;
+}
+
+// The matrix as `table` multiplies it: packed into `storage` when the path packs.
+Matrix Prepare(const KernelTable& table, DType type, const TypedMatrix& m, int64_t rows, int64_t k,
+               std::vector<uint8_t>* storage) {
+  Matrix w{type, rows, k, m.bytes.data(), m.row_bytes, false};
+  const size_t bytes = table.packed_bytes(type, rows, k);
+  if (bytes == 0) return w;
+  storage->assign(bytes, 0xAB);  // Garbage where packing must write.
+  table.pack(type, m.bytes.data(), m.row_bytes, rows, k, 0, rows, storage->data());
+  w.data = storage->data();
+  w.packed = true;
+  return w;
+}
+
+// Sum over i of |w[r, i] * x[t, i]|: the scale of the rounding error of y[t, r].
+double Magnitude(const TypedMatrix& w, const Activations& a, int64_t k, int64_t r, int64_t t) {
+  double m = 0.0;
+  for (int64_t i = 0; i < k; ++i) {
+    m += std::fabs(static_cast<double>(w.values[r * k + i]) * a.values[t * k + i]);
+  }
+  return m;
 }
 
 class MatMulTest : public ::testing::TestWithParam<DType> {};
@@ -70,67 +99,72 @@ TEST_P(MatMulTest, ReferenceMatchesDoublePrecisionProduct) {
   const DType type = GetParam();
   std::mt19937 rng(7);
   const int block = Traits(type).block_size;
-  for (int64_t k : {block, 3 * block, 7 * block, 32 * 13}) {
-    if (k % block != 0) continue;
+  for (int64_t k : {int64_t{32}, int64_t{96}, int64_t{224}, int64_t{32 * 13}}) {
     const int64_t rows = 5, n_tokens = 3;
     TypedMatrix w = MakeMatrix(rng, type, rows, k);
     std::vector<float> x = RandomVector(rng, n_tokens * k);
     Activations a = MakeActivations(ref::Table(), type, x, n_tokens, k);
     std::vector<float> y(static_cast<size_t>(n_tokens * rows), -1.0f);
-    ref::Table().MatMul(type)(w.bytes.data(), w.row_bytes, a.bytes.data(), a.row_bytes, k, y.data(),
-                              rows, n_tokens, 0, rows);
+    Matrix m{type, rows, k, w.bytes.data(), w.row_bytes, false};
+    ref::MatMul(m, a.bytes.data(), a.row_bytes, y.data(), rows, n_tokens, 0, rows);
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int64_t r = 0; r < rows; ++r) {
-        double exact = 0.0, magnitude = 0.0;
+        double exact = 0.0;
         for (int64_t i = 0; i < k; ++i) {
-          double p = static_cast<double>(w.values[r * k + i]) * a.values[t * k + i];
-          exact += p;
-          magnitude += std::fabs(p);
+          exact += static_cast<double>(w.values[r * k + i]) * a.values[t * k + i];
         }
-        double bound = static_cast<double>(k) * 1.2e-7 * magnitude + 1e-30;
+        double bound = static_cast<double>(k) * 1.2e-7 * Magnitude(w, a, k, r, t) + 1e-30;
         EXPECT_NEAR(y[t * rows + r], exact, bound) << DTypeName(type) << " k=" << k;
       }
     }
+    (void)block;
   }
 }
 
-// Every supported path equals the reference on odd row ranges and token counts.
+// Every supported path, on its own packed layout, equals the reference on random shapes: odd row
+// counts (partial packed groups), row ranges starting at any group, 1 to 13 tokens, and row
+// lengths from one block to many (plus odd lengths for the plain types). Outside [r0, r1)
+// nothing may be written.
 TEST_P(MatMulTest, EveryPathMatchesReferenceOnOddShapes) {
   const DType type = GetParam();
   std::mt19937 rng(11);
   const int block = Traits(type).block_size;
   for (Isa isa : SupportedIsas()) {
     const KernelTable& table = **KernelsFor(isa);
-    for (int trial = 0; trial < 12; ++trial) {
-      const int64_t k =
-          block * (1 + static_cast<int64_t>(rng() % 40)) + (block == 1 ? rng() % 7 : 0);
-      const int64_t rows = 1 + static_cast<int64_t>(rng() % 37);
-      const int64_t n_tokens = 1 + static_cast<int64_t>(rng() % 6);
-      const int64_t r0 = static_cast<int64_t>(rng() % rows);
-      const int64_t r1 = r0 + 1 + static_cast<int64_t>(rng() % (rows - r0));
+    for (int trial = 0; trial < 16; ++trial) {
+      const int64_t k = block * (1 + static_cast<int64_t>(rng() % 40)) +
+                        (block == 1 ? static_cast<int64_t>(rng() % 7) : 0);
+      const int64_t rows = 1 + static_cast<int64_t>(rng() % 75);
+      const int64_t n_tokens = 1 + static_cast<int64_t>(rng() % 13);
+      const int64_t groups = (rows + table.row_block - 1) / table.row_block;
+      const int64_t g0 = static_cast<int64_t>(rng() % groups);
+      const int64_t g1 = g0 + 1 + static_cast<int64_t>(rng() % (groups - g0));
+      const int64_t r0 = g0 * table.row_block, r1 = std::min(rows, g1 * table.row_block);
       TypedMatrix w = MakeMatrix(rng, type, rows, k);
+      std::vector<uint8_t> packed;
+      Matrix m = Prepare(table, type, w, rows, k, &packed);
       std::vector<float> x = RandomVector(rng, n_tokens * k);
       Activations a = MakeActivations(table, type, x, n_tokens, k);
       Activations a_ref = MakeActivations(ref::Table(), type, x, n_tokens, k);
-      // Activation conversion must be exact, so both paths multiply the same numbers.
-      ASSERT_EQ(a.bytes, a_ref.bytes) << IsaName(isa);
-      std::vector<float> y(static_cast<size_t>(n_tokens * rows), 0.0f);
+      const float kSentinel = 12345.0f;
+      std::vector<float> y(static_cast<size_t>(n_tokens * rows), kSentinel);
       std::vector<float> y_ref = y;
-      table.MatMul(type)(w.bytes.data(), w.row_bytes, a.bytes.data(), a.row_bytes, k, y.data(),
-                         rows, n_tokens, r0, r1);
-      ref::Table().MatMul(type)(w.bytes.data(), w.row_bytes, a.bytes.data(), a.row_bytes, k,
-                                y_ref.data(), rows, n_tokens, r0, r1);
+      table.matmul(m, a.bytes.data(), a.row_bytes, y.data(), rows, n_tokens, r0, r1);
+      Matrix m_ref{type, rows, k, w.bytes.data(), w.row_bytes, false};
+      ref::MatMul(m_ref, a_ref.bytes.data(), a_ref.row_bytes, y_ref.data(), rows, n_tokens, r0, r1);
       for (int64_t t = 0; t < n_tokens; ++t) {
         for (int64_t r = 0; r < rows; ++r) {
-          double magnitude = 0.0;
-          for (int64_t i = 0; i < k; ++i) {
-            magnitude += std::fabs(static_cast<double>(w.values[r * k + i]) * a.values[t * k + i]);
+          const size_t i = static_cast<size_t>(t * rows + r);
+          if (r < r0 || r >= r1) {
+            ASSERT_EQ(y[i], kSentinel) << IsaName(isa) << " wrote outside its rows, r=" << r;
+            continue;
           }
-          // Both sums carry at most k * eps relative rounding each; outside [r0, r1) nothing
-          // may be written.
-          double bound = 2.0 * static_cast<double>(k) * 1.2e-7 * magnitude + 1e-30;
-          EXPECT_NEAR(y[t * rows + r], y_ref[t * rows + r], bound)
-              << IsaName(isa) << " " << DTypeName(type) << " k=" << k << " r=" << r;
+          // Both sums carry at most k * eps relative rounding each.
+          double bound =
+              2.0 * static_cast<double>(k) * 1.2e-7 * Magnitude(w, a_ref, k, r, t) + 1e-30;
+          ASSERT_NEAR(y[i], y_ref[i], bound)
+              << IsaName(isa) << " " << DTypeName(type) << " k=" << k << " rows=" << rows
+              << " r=" << r << " t=" << t << "/" << n_tokens;
         }
       }
     }
@@ -208,29 +242,46 @@ TEST(SiluGate, MatchesFormula) {
   }
 }
 
-TEST(Attention, MatchesNaiveSoftmaxWeightedSum) {
+// Reference attention on f32 keys and values against a double-precision softmax-weighted sum,
+// for grouped query heads reading one interleaved cache row layout.
+TEST(Attention, ReferenceMatchesNaiveSoftmaxWeightedSum) {
   std::mt19937 rng(9);
   for (int64_t n_kv : {1, 2, 17}) {
-    const int64_t head_dim = 12, stride = 36;  // Three heads interleaved in the cache rows.
-    std::vector<float> q = RandomVector(rng, head_dim);
-    std::vector<float> k = RandomVector(rng, n_kv * stride), v = RandomVector(rng, n_kv * stride);
-    std::vector<float> scores(static_cast<size_t>(n_kv)), out(static_cast<size_t>(head_dim));
-    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-    Kernels().attention(q.data(), k.data() + 12, v.data() + 12, stride, n_kv, head_dim, scale,
-                        scores.data(), out.data());
-    std::vector<double> p(static_cast<size_t>(n_kv));
-    double max = -1e300, sum = 0.0;
-    for (int64_t j = 0; j < n_kv; ++j) {
-      double dot = 0.0;
-      for (int64_t d = 0; d < head_dim; ++d) dot += q[d] * k[j * stride + 12 + d];
-      p[j] = dot * scale;
-      max = std::max(max, p[j]);
-    }
-    for (double& s : p) sum += (s = std::exp(s - max));
-    for (int64_t d = 0; d < head_dim; ++d) {
-      double expected = 0.0;
-      for (int64_t j = 0; j < n_kv; ++j) expected += p[j] / sum * v[j * stride + 12 + d];
-      EXPECT_NEAR(out[d], expected, 1e-5);
+    const int64_t head_dim = 12, group = 3, row_floats = 36;  // Three heads per cache row.
+    std::vector<float> q = RandomVector(rng, group * head_dim);
+    std::vector<float> k = RandomVector(rng, n_kv * row_floats);
+    std::vector<float> v = RandomVector(rng, n_kv * row_floats);
+    std::vector<float> out(static_cast<size_t>(group * head_dim));
+    std::vector<float> scratch(static_cast<size_t>(AttentionScratchFloats(group, head_dim, n_kv)));
+    AttentionArgs a;
+    a.q = q.data();
+    a.group = group;
+    a.head_dim = head_dim;
+    a.k = k.data() + 12;
+    a.v = v.data() + 12;
+    a.k_stride = a.v_stride = row_floats * sizeof(float);
+    a.n_kv = n_kv;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    a.out = out.data();
+    a.scratch = scratch.data();
+    ref::Attention(a);
+    for (int64_t g = 0; g < group; ++g) {
+      std::vector<double> p(static_cast<size_t>(n_kv));
+      double max = -1e300, sum = 0.0;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        double dot = 0.0;
+        for (int64_t d = 0; d < head_dim; ++d) {
+          dot += q[g * head_dim + d] * k[j * row_floats + 12 + d];
+        }
+        p[j] = dot * a.scale;
+        max = std::max(max, p[j]);
+      }
+      for (double& e : p) sum += (e = std::exp(e - max));
+      for (int64_t d = 0; d < head_dim; ++d) {
+        double expected = 0.0;
+        for (int64_t j = 0; j < n_kv; ++j) expected += p[j] / sum * v[j * row_floats + 12 + d];
+        EXPECT_NEAR(out[g * head_dim + d], expected, 1e-5);
+      }
     }
   }
 }

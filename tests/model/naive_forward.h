@@ -16,7 +16,7 @@ using Vec = std::vector<double>;
 
 inline Vec LoadVec(const float* p, int64_t n) { return p ? Vec(p, p + n) : Vec(); }
 
-// W (rows, cols) as doubles.
+// W (rows, cols) as doubles, from the tensor as stored (not the kernels' packed copy).
 inline std::vector<Vec> LoadMatrix(const TensorView& w) {
   std::vector<Vec> m(static_cast<size_t>(w.rows()));
   std::vector<float> row(static_cast<size_t>(w.cols()));
@@ -64,7 +64,7 @@ inline void RopeD(Vec& x, int64_t h, const ModelConfig& c, int64_t pos) {
 inline std::vector<Vec> NaiveForward(const Model& model, const std::vector<int32_t>& tokens) {
   const ModelConfig& c = model.config();
   const std::vector<Vec> embd = LoadMatrix(model.token_embd());
-  const std::vector<Vec> out_w = LoadMatrix(model.output());
+  const std::vector<Vec> out_w = LoadMatrix(model.output().weight);
   struct Layer {
     Vec attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;
     std::vector<Vec> wq, wk, wv, wo, gate, up, down;
@@ -74,8 +74,9 @@ inline std::vector<Vec> NaiveForward(const Model& model, const std::vector<int32
     layers.push_back(
         {LoadVec(l.attn_norm, c.dim), LoadVec(l.ffn_norm, c.dim), LoadVec(l.bq, c.q_dim()),
          LoadVec(l.bk, c.kv_dim()), LoadVec(l.bv, c.kv_dim()), LoadVec(l.q_norm, c.head_dim),
-         LoadVec(l.k_norm, c.head_dim), LoadMatrix(l.wq), LoadMatrix(l.wk), LoadMatrix(l.wv),
-         LoadMatrix(l.wo), LoadMatrix(l.w_gate), LoadMatrix(l.w_up), LoadMatrix(l.w_down)});
+         LoadVec(l.k_norm, c.head_dim), LoadMatrix(l.wq.weight), LoadMatrix(l.wk.weight),
+         LoadMatrix(l.wv.weight), LoadMatrix(l.wo.weight), LoadMatrix(l.w_gate.weight),
+         LoadMatrix(l.w_up.weight), LoadMatrix(l.w_down.weight)});
   }
   const Vec out_norm = LoadVec(model.output_norm(), c.dim);
   std::vector<std::vector<Vec>> keys(layers.size()), values(layers.size());

@@ -30,28 +30,68 @@ enum class RopePairing {
   kHalf,      // (i, i + rot_dim/2): HF rotate_half, GPT-NeoX, Qwen ("neox" mode in GGML).
 };
 
-// y[t, r] = sum_k w[r, k] * x[t, k] for output rows r in [r0, r1) and tokens t in [0, n_tokens).
-//   w: (rows, k) in the weight's dtype, rows w_row_bytes apart
-//   x: (n_tokens, k) in ActivationType(weight dtype), rows x_row_bytes apart
-//   y: (n_tokens, ldy) f32; only columns [r0, r1) are written
-using MatMulFn = void (*)(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes,
-                          int64_t k, float* y, int64_t ldy, int64_t n_tokens, int64_t r0,
-                          int64_t r1);
+// A weight matrix as a kernel path multiplies it: the file's rows, or the path's packed layout
+// (made once at load time by KernelTable::pack).
+struct Matrix {
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* data = nullptr;
+  size_t row_bytes = 0;  // For the file layout: bytes between rows.
+  bool packed = false;
+};
 
-// Converts one activation row x: (n,) f32 to a weight's activation type (a copy for f32).
-using ConvertActivationFn = void (*)(const float* x, void* out, int64_t n);
+// Arguments of attention for the `group` query heads that share one key/value head (grouped-query
+// attention), at one query position, over cached positions [0, n_kv) (causal masking is the
+// caller's choice of n_kv).
+struct AttentionArgs {
+  const float* q = nullptr;  // (group, head_dim) f32
+  int64_t group = 1;
+  int64_t head_dim = 0;
+  // n_kv rows of keys (values), k_stride (v_stride) bytes apart; each holds head_dim values of
+  // k_type (v_type): f32, f16, or q8_0 blocks (head_dim a multiple of 32).
+  const void* k = nullptr;
+  const void* v = nullptr;
+  DType k_type = DType::kF32;
+  DType v_type = DType::kF32;
+  size_t k_stride = 0;
+  size_t v_stride = 0;
+  int64_t n_kv = 0;
+  float scale = 1.0f;        // Multiplies q.k before the softmax (1/sqrt(head_dim)).
+  float* out = nullptr;      // (group, head_dim) f32
+  float* scratch = nullptr;  // AttentionScratchFloats(group, head_dim, n_kv) floats
+};
+
+// Scratch floats any attention kernel may use for these sizes.
+int64_t AttentionScratchFloats(int64_t group, int64_t head_dim, int64_t n_kv);
 
 struct KernelTable {
   Isa isa = Isa::kScalar;
 
-  // Indexed through MatMul(dtype) / ConvertActivation(dtype) below.
-  MatMulFn matmul_f32 = nullptr;
-  MatMulFn matmul_f16 = nullptr;
-  MatMulFn matmul_bf16 = nullptr;
-  MatMulFn matmul_q8_0 = nullptr;
-  MatMulFn matmul_q4_0 = nullptr;
-  // f32 -> q8_0 blocks, for the quantized weight types.
-  ConvertActivationFn quantize_q8_0 = nullptr;
+  // --- Matrix products: y[t, r] = sum_k w[r, k] * x[t, k] ---
+  // Rows per packed group; callers split output rows across threads in multiples of it.
+  int64_t row_block = 1;
+  // Bytes of a (rows, cols) matrix of `dtype` in this path's packed layout; 0 when the path
+  // multiplies the file layout as it is.
+  size_t (*packed_bytes)(DType dtype, int64_t rows, int64_t cols) = nullptr;
+  // Packs the groups of rows [r0, r1) (r0 a multiple of row_block) of a file-layout matrix
+  // w: (rows, cols), rows w_row_bytes apart, into out (packed_bytes bytes, shared by all calls).
+  void (*pack)(DType dtype, const void* w, size_t w_row_bytes, int64_t rows, int64_t cols,
+               int64_t r0, int64_t r1, void* out) = nullptr;
+  // Bytes of one activation row of k elements prepared for weights of `weight` type.
+  size_t (*activation_row_bytes)(DType weight, int64_t k) = nullptr;
+  // Prepares x: (k,) f32 for a product with weights of `weight` type (quantized weights take
+  // activations quantized to 8 bits per 32-element block).
+  void (*convert_activation)(DType weight, const float* x, void* out, int64_t k) = nullptr;
+  // For output rows r in [r0, r1) (r0 a multiple of row_block) and tokens t in [0, n_tokens):
+  //   x: n_tokens activation rows, x_row_bytes apart
+  //   y: (n_tokens, ldy) f32; only columns [r0, r1) are written
+  void (*matmul)(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_t ldy,
+                 int64_t n_tokens, int64_t r0, int64_t r1) = nullptr;
+
+  // --- Rows ---
+  // Converts x: (n,) f32 to `type` (f32, f16, bf16, q8_0), as RowFromF32 does (the KV cache).
+  void (*from_f32)(DType type, const float* x, void* out, int64_t n) = nullptr;
 
   // y = x / sqrt(mean(x^2) + eps) * w.   x, w, y: (n,); y may alias x.
   void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps) = nullptr;
@@ -67,24 +107,11 @@ struct KernelTable {
   // out = silu(gate) * up, elementwise (SwiGLU).   gate, up, out: (n,); out may alias either.
   void (*silu_gate)(const float* gate, const float* up, float* out, int64_t n) = nullptr;
 
-  // One query head attending over n_kv cached positions (causal masking is the caller's choice
-  // of n_kv).
-  //   q: (head_dim,) f32
-  //   k, v: n_kv rows of (head_dim,) f32, kv_stride floats apart (the cache interleaves heads)
-  //   scores: (n_kv,) scratch
-  //   out: (head_dim,)
-  void (*attention)(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_kv,
-                    int64_t head_dim, float scale, float* scores, float* out) = nullptr;
-
-  MatMulFn MatMul(DType weight) const;
+  // Attention with every score of the row materialized (scores, softmax, weighted sum).
+  void (*attention)(const AttentionArgs& args) = nullptr;
+  // The same result by tiles of positions with an online softmax (flash attention).
+  void (*flash_attention)(const AttentionArgs& args) = nullptr;
 };
-
-// The type activations must be converted to before a matrix product with `weight`:
-// f32 for f32 / f16 / bf16 weights (converted in the kernel), q8_0 for quantized weights.
-DType ActivationType(DType weight);
-// Converts one activation row for `weight` with the table's converter.
-void ConvertActivation(const KernelTable& table, DType weight, const float* x, void* out,
-                       int64_t n);
 
 // The table in use: the best path this CPU supports, or the one $SLIMLM_ISA names
 // (scalar|avx2|avx512|neon). Chosen on first call; an unsupported $SLIMLM_ISA falls back to the

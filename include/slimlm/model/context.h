@@ -23,6 +23,9 @@ struct ContextOptions {
   int n_threads = 0;        // 0: the number of physical cores.
   int64_t n_batch = 256;    // Most tokens processed in one forward step (longer inputs are split).
   bool all_logits = false;  // Keep logits of every token of an Eval (perplexity, scoring).
+  DType kv_type_k = DType::kF32;  // Type of cached keys: f32, f16 or q8_0.
+  DType kv_type_v = DType::kF32;  // Type of cached values: f32, f16 or q8_0.
+  bool flash_attention = true;    // Tiled attention with an online softmax.
 };
 
 class Context {
@@ -43,6 +46,7 @@ class Context {
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
   int n_threads() const { return pool_.size(); }
+  const ContextOptions& options() const { return options_; }
   // Forgets every position (the cache contents are simply overwritten later).
   void Reset() { n_past_ = 0; }
   // Keeps the first n positions (n <= n_past()).
@@ -59,7 +63,7 @@ class Context {
   void Forward(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits);
   void Attention(int64_t layer, int64_t n, const float* q, float* out);
   // y: (n, w.rows) = x: (n, w.cols) times w transposed, rows split across the pool.
-  void MatMul(const TensorView& w, const float* x, int64_t n, float* y);
+  void MatMul(const Linear& w, const float* x, int64_t n, float* y);
 
   const Model& model_;
   const kernels::KernelTable& kernels_;

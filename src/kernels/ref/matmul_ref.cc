@@ -10,6 +10,10 @@
 namespace slimlm::kernels::ref {
 namespace {
 
+using RowMatMulFn = void (*)(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes,
+                             int64_t k, float* y, int64_t ldy, int64_t n_tokens, int64_t r0,
+                             int64_t r1);
+
 // Applies dot(w_row, x_row) over the row and token ranges with a per-type row dot product.
 template <typename RowDot>
 void ForEachOutput(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, float* y,
@@ -23,8 +27,6 @@ void ForEachOutput(const void* w, size_t w_row_bytes, const void* x, size_t x_ro
     }
   }
 }
-
-}  // namespace
 
 void MatMulF32(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
                float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
@@ -100,8 +102,42 @@ void MatMulQ4_0(const void* w, size_t w_row_bytes, const void* x, size_t x_row_b
                 });
 }
 
-void QuantizeQ8_0(const float* x, void* out, int64_t n) {
-  QuantizeRowQ8_0Ref(x, static_cast<BlockQ8_0*>(out), n);
+}  // namespace
+
+size_t ActivationRowBytes(DType weight, int64_t k) {
+  return Traits(weight).quantized ? RowBytes(DType::kQ8_0, k)
+                                  : static_cast<size_t>(k) * sizeof(float);
+}
+
+void ConvertActivation(DType weight, const float* x, void* out, int64_t k) {
+  if (Traits(weight).quantized) {
+    QuantizeRowQ8_0Ref(x, static_cast<BlockQ8_0*>(out), k);
+  } else {
+    std::memcpy(out, x, static_cast<size_t>(k) * sizeof(float));
+  }
+}
+
+void MatMul(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_t ldy,
+            int64_t n_tokens, int64_t r0, int64_t r1) {
+  RowMatMulFn fn = nullptr;
+  switch (w.dtype) {
+    case DType::kF32:
+      fn = MatMulF32;
+      break;
+    case DType::kF16:
+      fn = MatMulF16;
+      break;
+    case DType::kBF16:
+      fn = MatMulBF16;
+      break;
+    case DType::kQ8_0:
+      fn = MatMulQ8_0;
+      break;
+    case DType::kQ4_0:
+      fn = MatMulQ4_0;
+      break;
+  }
+  fn(w.data, w.row_bytes, x, x_row_bytes, w.cols, y, ldy, n_tokens, r0, r1);
 }
 
 }  // namespace slimlm::kernels::ref

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "kernels/ref/ref_kernels.h"
+#include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm::kernels::ref {
 
@@ -49,38 +50,53 @@ void SiluGate(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
-void Attention(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_kv,
-               int64_t head_dim, float scale, float* scores, float* out) {
-  for (int64_t p = 0; p < n_kv; ++p) {
-    const float* kp = k + p * kv_stride;
-    float dot = 0.0f;
-    for (int64_t d = 0; d < head_dim; ++d) dot += q[d] * kp[d];
-    scores[p] = dot * scale;
+void FromF32(DType type, const float* x, void* out, int64_t n) { RowFromF32(type, x, out, n); }
+
+void Attention(const AttentionArgs& a) {
+  // Scratch: scores (group, n_kv), then one key or value row widened to f32.
+  float* scores = a.scratch;
+  float* row = a.scratch + a.group * a.n_kv;
+  const uint8_t* k = static_cast<const uint8_t*>(a.k);
+  const uint8_t* v = static_cast<const uint8_t*>(a.v);
+  for (int64_t p = 0; p < a.n_kv; ++p) {
+    RowToF32(a.k_type, k + static_cast<size_t>(p) * a.k_stride, row, a.head_dim);
+    for (int64_t g = 0; g < a.group; ++g) {
+      const float* q = a.q + g * a.head_dim;
+      float dot = 0.0f;
+      for (int64_t d = 0; d < a.head_dim; ++d) dot += q[d] * row[d];
+      scores[g * a.n_kv + p] = dot * a.scale;
+    }
   }
-  Softmax(scores, n_kv);
-  for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
-  for (int64_t p = 0; p < n_kv; ++p) {
-    const float* vp = v + p * kv_stride;
-    const float s = scores[p];
-    for (int64_t d = 0; d < head_dim; ++d) out[d] += s * vp[d];
+  for (int64_t g = 0; g < a.group; ++g) Softmax(scores + g * a.n_kv, a.n_kv);
+  for (int64_t i = 0; i < a.group * a.head_dim; ++i) a.out[i] = 0.0f;
+  for (int64_t p = 0; p < a.n_kv; ++p) {
+    RowToF32(a.v_type, v + static_cast<size_t>(p) * a.v_stride, row, a.head_dim);
+    for (int64_t g = 0; g < a.group; ++g) {
+      const float s = scores[g * a.n_kv + p];
+      float* out = a.out + g * a.head_dim;
+      for (int64_t d = 0; d < a.head_dim; ++d) out[d] += s * row[d];
+    }
   }
 }
+
+void FlashAttention(const AttentionArgs& a) { Attention(a); }
 
 const KernelTable& Table() {
   static const KernelTable table = [] {
     KernelTable t;
     t.isa = Isa::kScalar;
-    t.matmul_f32 = MatMulF32;
-    t.matmul_f16 = MatMulF16;
-    t.matmul_bf16 = MatMulBF16;
-    t.matmul_q8_0 = MatMulQ8_0;
-    t.matmul_q4_0 = MatMulQ4_0;
-    t.quantize_q8_0 = QuantizeQ8_0;
+    t.row_block = 1;
+    t.packed_bytes = [](DType, int64_t, int64_t) -> size_t { return 0; };
+    t.activation_row_bytes = ActivationRowBytes;
+    t.convert_activation = ConvertActivation;
+    t.matmul = MatMul;
+    t.from_f32 = FromF32;
     t.rms_norm = RmsNorm;
     t.rope = Rope;
     t.softmax = Softmax;
     t.silu_gate = SiluGate;
     t.attention = Attention;
+    t.flash_attention = FlashAttention;
     return t;
   }();
   return table;
