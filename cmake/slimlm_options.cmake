@@ -19,9 +19,13 @@ endif()
 
 # slimlm_library(<folder> DEPS ...) declares the library slimlm_<folder> from every .cc file under
 # src/<folder>/ (one folder, one library), plus any EXTRA_SOURCES.
+# EXCLUDE_REGEX drops matching sources (kernels for another CPU architecture).
 function(slimlm_library folder)
-  cmake_parse_arguments(ARG "" "" "EXTRA_SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "EXCLUDE_REGEX" "EXTRA_SOURCES;DEPS" ${ARGN})
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${folder}/*.cc)
+  if(ARG_EXCLUDE_REGEX)
+    list(FILTER sources EXCLUDE REGEX "${ARG_EXCLUDE_REGEX}")
+  endif()
   add_library(slimlm_${folder} STATIC ${sources} ${ARG_EXTRA_SOURCES})
   target_include_directories(slimlm_${folder} PUBLIC ${PROJECT_SOURCE_DIR}/include
                                               PRIVATE ${PROJECT_SOURCE_DIR}/src)

@@ -3,7 +3,11 @@
 #include <cstdlib>
 
 #include "kernels/ref/ref_kernels.h"
+#if defined(SLIMLM_KERNELS_X86)
+#include "kernels/x86/kernels_x86.h"
+#endif
 #include "slimlm/core/check.h"
+#include "slimlm/core/cpu_features.h"
 #include "slimlm/core/log.h"
 #include "slimlm/kernels/kernels.h"
 
@@ -35,14 +39,60 @@ int64_t AttentionScratchFloats(int64_t group, int64_t head_dim, int64_t n_kv) {
   return group * n_kv + head_dim + group * (head_dim + 256) + 64;
 }
 
+namespace {
+
+bool CpuSupports(Isa isa) {
+  const CpuFeatures& f = GetCpuFeatures();
+  switch (isa) {
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+      return f.avx2 && f.fma && f.f16c;
+    case Isa::kAvx512:
+      return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
+             f.avx512vnni;
+    case Isa::kNeon:
+      return f.neon && f.dotprod;
+  }
+  return false;
+}
+
+// The table of a path this build has, or null.
+const KernelTable* BuiltTable(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return &ref::Table();
+#if defined(SLIMLM_KERNELS_X86)
+    case Isa::kAvx2:
+      return &avx2::Table();
+    case Isa::kAvx512:
+      return &avx512::Table();
+#endif
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
 std::vector<Isa> SupportedIsas() {
-  // Fast paths register here as they land; the scalar reference runs everywhere.
-  return {Isa::kScalar};
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kScalar, Isa::kNeon, Isa::kAvx2, Isa::kAvx512}) {
+    if (CpuSupports(isa) && BuiltTable(isa) != nullptr) isas.push_back(isa);
+  }
+  return isas;
 }
 
 Result<const KernelTable*> KernelsFor(Isa isa) {
-  if (isa == Isa::kScalar) return &ref::Table();
-  return UnsupportedError("kernel path '{}' is not available on this CPU or build", IsaName(isa));
+  const KernelTable* table = BuiltTable(isa);
+  if (table == nullptr) {
+    return UnsupportedError("kernel path '{}' is not built into this binary", IsaName(isa));
+  }
+  if (!CpuSupports(isa)) {
+    return UnsupportedError("kernel path '{}' needs CPU features this machine lacks (it has: {})",
+                            IsaName(isa), GetCpuFeatures().ToString());
+  }
+  return table;
 }
 
 const KernelTable& Kernels() {

@@ -13,7 +13,8 @@
 namespace slimlm {
 namespace {
 
-std::unique_ptr<Model> RandomModel(const std::string& preset_name, DType type, uint64_t seed) {
+std::unique_ptr<Model> RandomModel(const std::string& preset_name, DType type, uint64_t seed,
+                                   const kernels::KernelTable* table = nullptr) {
   InitOptions options;
   options.seed = seed;
   options.type = type;
@@ -25,7 +26,7 @@ std::unique_ptr<Model> RandomModel(const std::string& preset_name, DType type, u
     if (key.rfind("tokenizer.", 0) == 0) keys.push_back(key);
   }
   for (const std::string& key : keys) store->metadata().Erase(key);
-  Result<std::unique_ptr<Model>> model = Model::FromStore(std::move(*store), false);
+  Result<std::unique_ptr<Model>> model = Model::FromStore(std::move(*store), false, table);
   EXPECT_TRUE(model.ok()) << model.status().message();
   return std::move(*model);
 }
@@ -69,20 +70,24 @@ class ForwardTest : public ::testing::TestWithParam<Case> {};
 // f32 accumulation over at most ~200-term dot products through 2 layers keeps the relative error
 // of a logit near 1e-6 of the logit scale; quantized types multiply activations quantized to
 // 8 bits (relative error up to 1/254 per element), which bounds their error near 1e-2 of scale.
+// Every kernel path the CPU supports runs the whole forward pass.
 TEST_P(ForwardTest, MatchesIndependentDoublePrecisionForward) {
   const Case c = GetParam();
-  auto model = RandomModel(c.preset, c.type, 42);
-  std::vector<int32_t> tokens = SomeTokens(9, static_cast<int>(model->config().n_vocab));
-  std::vector<testing::Vec> expected = testing::NaiveForward(*model, tokens);
-  std::vector<std::vector<float>> got = RunContext(*model, tokens, 4, 2);
-  ASSERT_EQ(got.size(), expected.size());
-  const double tolerance = Traits(c.type).quantized ? 2e-2 : 2e-5;
-  for (size_t t = 0; t < got.size(); ++t) {
-    double scale = 0.0;
-    for (double v : expected[t]) scale = std::max(scale, std::fabs(v));
-    for (size_t i = 0; i < got[t].size(); ++i) {
-      ASSERT_NEAR(got[t][i], expected[t][i], tolerance * scale)
-          << c.preset << " " << DTypeName(c.type) << " token " << t << " logit " << i;
+  for (kernels::Isa isa : kernels::SupportedIsas()) {
+    auto model = RandomModel(c.preset, c.type, 42, *kernels::KernelsFor(isa));
+    std::vector<int32_t> tokens = SomeTokens(9, static_cast<int>(model->config().n_vocab));
+    std::vector<testing::Vec> expected = testing::NaiveForward(*model, tokens);
+    std::vector<std::vector<float>> got = RunContext(*model, tokens, 4, 2);
+    ASSERT_EQ(got.size(), expected.size());
+    const double tolerance = Traits(c.type).quantized ? 2e-2 : 2e-5;
+    for (size_t t = 0; t < got.size(); ++t) {
+      double scale = 0.0;
+      for (double v : expected[t]) scale = std::max(scale, std::fabs(v));
+      for (size_t i = 0; i < got[t].size(); ++i) {
+        ASSERT_NEAR(got[t][i], expected[t][i], tolerance * scale)
+            << kernels::IsaName(isa) << " " << c.preset << " " << DTypeName(c.type) << " token "
+            << t << " logit " << i;
+      }
     }
   }
 }
@@ -103,14 +108,21 @@ INSTANTIATE_TEST_SUITE_P(Architectures, ForwardTest,
                            return name;
                          });
 
+// Threads split rows into whole packed groups and each row's sum does not depend on how many
+// tokens share a step, so logits are bit-identical for any chunking and thread count.
 TEST(Forward, ChunkingAndThreadsDoNotChangeLogits) {
-  auto model = RandomModel("tiny-qwen3", DType::kQ8_0, 3);
-  std::vector<int32_t> tokens = SomeTokens(13, 512);
-  auto reference = RunContext(*model, tokens, 1, 1);
-  for (int64_t chunk : {3, 5, 13}) {
-    for (int threads : {1, 2, 3}) {
-      auto got = RunContext(*model, tokens, chunk, threads);
-      ASSERT_EQ(got, reference) << "chunk " << chunk << " threads " << threads;
+  for (kernels::Isa isa : kernels::SupportedIsas()) {
+    for (DType type : {DType::kQ8_0, DType::kF16}) {
+      auto model = RandomModel("tiny-qwen3", type, 3, *kernels::KernelsFor(isa));
+      std::vector<int32_t> tokens = SomeTokens(13, 512);
+      auto reference = RunContext(*model, tokens, 1, 1);
+      for (int64_t chunk : {3, 5, 13}) {
+        for (int threads : {1, 2, 3}) {
+          auto got = RunContext(*model, tokens, chunk, threads);
+          ASSERT_EQ(got, reference) << kernels::IsaName(isa) << " " << DTypeName(type)
+                                    << " chunk " << chunk << " threads " << threads;
+        }
+      }
     }
   }
 }

@@ -1,0 +1,52 @@
+// Packed weight layouts shared by the SIMD paths (x86 AVX2 / AVX-512, ARM NEON).
+//
+// Rows are taken in groups of kPackRows = 16 (a partial last group is padded with zero rows),
+// and within a group the data of the 16 rows is interleaved so that one vector load gives one
+// value (float types) or four consecutive values (8-bit types) of all 16 rows: a vector lane
+// accumulates one output row, the activation is broadcast, and no horizontal sums are needed.
+//
+// Float types (f32, f16, bf16): for group g and column c, the 16 rows' values are contiguous:
+//   element (g * cols + c) * 16 + i   is row g * 16 + i, column c.
+//
+// 8-bit types, per group and 32-column block b, a record of:
+//   q8_0: 8 quads x 16 rows x 4 bytes (512 bytes), then 16 f16 scales (32 bytes) = 544 bytes.
+//         Quad q, row i holds columns 32 b + 4 q .. + 3. Stored as signed int8 (kSigned8), or
+//         with 128 added as unsigned (kOffset8; for VNNI, whose dot product is unsigned x signed).
+//   q4_0: 4 quad pairs x 16 rows x 4 bytes (256 bytes), then 16 f16 scales (32 bytes) = 288
+//         bytes. Pair p, row i, byte j holds the 4-bit code (0..15) of column 32 b + 4 p + j in
+//         its low nibble and of column 32 b + 16 + 4 p + j in its high nibble; value = d (code-8).
+//   Records follow each other block by block, then group by group.
+// The packed matrix is as large as the file's (f16 scales kept), so decoding reads no more bytes.
+#ifndef SLIMLM_KERNELS_PACKED_PACKED_LAYOUT_H_
+#define SLIMLM_KERNELS_PACKED_PACKED_LAYOUT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "slimlm/tensor/dtype.h"
+
+namespace slimlm::kernels::packed {
+
+inline constexpr int64_t kPackRows = 16;
+inline constexpr size_t kQ8Record = 16 * 32 + 16 * 2;  // 544
+inline constexpr size_t kQ4Record = 16 * 16 + 16 * 2;  // 288
+
+// How q8_0 weights are stored.
+enum class Int8Form { kSigned8, kOffset8 };
+
+inline int64_t Groups(int64_t rows) { return (rows + kPackRows - 1) / kPackRows; }
+
+// Bytes of the packed matrix; 0 when the type has no packed form here.
+size_t PackedBytes(DType dtype, int64_t rows, int64_t cols);
+
+// Packs the groups covering rows [r0, r1) (r0 a multiple of kPackRows) of w: (rows, cols),
+// rows w_row_bytes apart, into out (PackedBytes bytes).
+void Pack(DType dtype, Int8Form form, const void* w, size_t w_row_bytes, int64_t rows, int64_t cols,
+          int64_t r0, int64_t r1, void* out);
+
+// Bytes of one group: all its columns (float types) or all its block records (8-bit types).
+size_t GroupBytes(DType dtype, int64_t cols);
+
+}  // namespace slimlm::kernels::packed
+
+#endif  // SLIMLM_KERNELS_PACKED_PACKED_LAYOUT_H_
