@@ -1,14 +1,35 @@
 #include "slimlm/core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
 #include <utility>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "slimlm/core/check.h"
 
 namespace slimlm {
+namespace {
+
+// A worker polls for new work this long before sleeping. Decoding one token issues a parallel
+// call every few tens of microseconds; waking a sleeping thread costs about as much, so workers
+// that spin between calls keep the cores busy with work rather than with wake-ups.
+constexpr auto kSpinTime = std::chrono::milliseconds(2);
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
@@ -17,7 +38,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (auto& worker : workers_) worker.join();
@@ -34,17 +55,28 @@ void ThreadPool::RunTasks(int thread_index) {
 void ThreadPool::WorkerLoop(int thread_index) {
   uint64_t seen = 0;
   while (true) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+    // Spin first, then sleep until Run publishes a new generation.
+    auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    while (gen == seen && !stop_.load(std::memory_order_acquire)) {
+      if (std::chrono::steady_clock::now() > spin_until) {
+        std::unique_lock<std::mutex> lock(mu_);
+        sleepers_.fetch_add(1, std::memory_order_acq_rel);
+        wake_.wait(lock, [&] {
+          return stop_.load(std::memory_order_acquire) ||
+                 generation_.load(std::memory_order_acquire) != seen;
+        });
+        sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+      // Yielding keeps a spinning worker from starving another thread that shares its core
+      // (more threads than free cores, or other processes).
+      std::this_thread::yield();
+      gen = generation_.load(std::memory_order_acquire);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = gen;
     RunTasks(thread_index);
-    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_cv_.notify_one();
-    }
+    busy_workers_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -55,18 +87,26 @@ void ThreadPool::Run(int64_t n_tasks, FunctionRef<void(int64_t, int)> fn) {
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mu_);
+  job_ = &fn;
+  n_tasks_ = n_tasks;
+  next_task_.store(0, std::memory_order_relaxed);
+  busy_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
+    // The lock orders the publication with a worker that is about to sleep.
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    n_tasks_ = n_tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    busy_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_acq_rel);
   }
-  wake_.notify_all();
+  if (sleepers_.load(std::memory_order_acquire) > 0) wake_.notify_all();
   RunTasks(0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+  // Workers finish within the time of one task; waiting by spinning avoids another wake-up, and
+  // yielding lets a worker that shares this core finish.
+  for (int i = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++i) {
+    if (i < 256) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   job_ = nullptr;
 }
 

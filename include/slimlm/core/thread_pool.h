@@ -2,8 +2,9 @@
 //
 // Run(n_tasks, fn) calls fn(task, thread) for every task in [0, n_tasks) spread over the pool's
 // threads, and returns when all are done. The calling thread takes part as thread 0, so a pool of
-// one thread runs everything inline. Workers sleep between calls; no memory is allocated per
-// call (the callback is a non-owning FunctionRef). Run is not reentrant and is meant to be called
+// one thread runs everything inline. Between calls workers spin for a short while (so back-to-back
+// calls, as in decoding, start without a wake-up), then sleep. No memory is allocated per call
+// (the callback is a non-owning FunctionRef). Run is not reentrant and is meant to be called
 // from one thread at a time (the model's forward pass); calls from several threads are serialized.
 #ifndef SLIMLM_CORE_THREAD_POOL_H_
 #define SLIMLM_CORE_THREAD_POOL_H_
@@ -45,11 +46,11 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex run_mu_;  // Serializes Run calls.
 
-  std::mutex mu_;
+  std::mutex mu_;  // Guards sleeping: workers wait on wake_ after spinning.
   std::condition_variable wake_;
-  std::condition_variable done_cv_;
-  uint64_t generation_ = 0;  // Incremented per Run; guarded by mu_.
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // Incremented per Run.
+  std::atomic<bool> stop_{false};
+  std::atomic<int> sleepers_{0};
 
   const FunctionRef<void(int64_t, int)>* job_ = nullptr;
   int64_t n_tasks_ = 0;
