@@ -158,8 +158,34 @@ Status Context::Eval(std::span<const int32_t> tokens) {
   return Status::Ok();
 }
 
+namespace {
+
+std::string_view MatMulName(DType type) {
+  switch (type) {
+    case DType::kF32:
+      return "matmul f32";
+    case DType::kF16:
+      return "matmul f16";
+    case DType::kBF16:
+      return "matmul bf16";
+    case DType::kQ8_0:
+      return "matmul q8_0";
+    case DType::kQ4_0:
+      return "matmul q4_0";
+  }
+  return "matmul";
+}
+
+}  // namespace
+
 void Context::MatMul(const Linear& linear, const float* x, int64_t n, float* y) {
   const kernels::Matrix& w = linear.matrix;
+  // Weights read once per call, activations read and outputs written.
+  const double bytes = static_cast<double>(linear.weight.nbytes()) +
+                       4.0 * static_cast<double>(n) * static_cast<double>(w.cols + w.rows);
+  ScopedOp op(
+      options_.profile, MatMulName(w.dtype), bytes,
+      2.0 * static_cast<double>(n) * static_cast<double>(w.rows) * static_cast<double>(w.cols));
   const size_t act_row_bytes = kernels_.activation_row_bytes(w.dtype, w.cols);
   for (int64_t t = 0; t < n; ++t) {
     kernels_.convert_activation(w.dtype, x + t * w.cols,
@@ -176,6 +202,13 @@ void Context::MatMul(const Linear& linear, const float* x, int64_t n, float* y) 
 
 void Context::Attention(int64_t layer, int64_t n, const float* q, float* out) {
   const ModelConfig& c = model_.config();
+  // Token t reads n_past + t + 1 cached rows of keys and values; each query head does two dot
+  // products of head_dim per row (scores and weighted values).
+  const double rows_read = static_cast<double>(n) * static_cast<double>(n_past_) +
+                           static_cast<double>(n) * static_cast<double>(n + 1) / 2.0;
+  ScopedOp op(options_.profile, "attention",
+              rows_read * static_cast<double>(s_->k_row_bytes + s_->v_row_bytes),
+              rows_read * 4.0 * static_cast<double>(c.n_heads * c.head_dim));
   const int64_t group = c.n_heads / c.n_kv_heads;
   const uint8_t* k_base =
       s_->k_cache.data() + static_cast<size_t>(layer * n_ctx_) * s_->k_row_bytes;
@@ -222,70 +255,90 @@ void AddInto(float* x, const float* y, int64_t count) {
 
 }  // namespace
 
+void Context::RmsNormRows(const float* x, const float* w, float* y, int64_t n) {
+  const int64_t dim = model_.config().dim;
+  ScopedOp op(options_.profile, "rms_norm", 8.0 * static_cast<double>(n * dim),
+              4.0 * static_cast<double>(n * dim));
+  for (int64_t t = 0; t < n; ++t) {
+    kernels_.rms_norm(x + t * dim, w, y + t * dim, dim, model_.config().norm_eps);
+  }
+}
+
+void Context::PrepareAttention(const LayerWeights& w, int64_t layer, int64_t n) {
+  const ModelConfig& c = model_.config();
+  Scratch& s = *s_;
+  const int64_t q_dim = c.q_dim(), kv_dim = c.kv_dim(), half = c.rope_dim / 2;
+  ScopedOp op(options_.profile, "rope + kv store",
+              static_cast<double>(n) * (8.0 * static_cast<double>(q_dim + kv_dim) +
+                                        static_cast<double>(s.k_row_bytes + s.v_row_bytes)),
+              6.0 * static_cast<double>(n * (q_dim + kv_dim)));
+  AddBias(s.q.data(), w.bq, n, q_dim);
+  AddBias(s.k.data(), w.bk, n, kv_dim);
+  AddBias(s.v.data(), w.bv, n, kv_dim);
+  for (int64_t t = 0; t < n; ++t) {
+    float* qt = s.q.data() + t * q_dim;
+    float* kt = s.k.data() + t * kv_dim;
+    if (w.q_norm != nullptr) {  // Qwen3: RMSNorm over each head before RoPE.
+      for (int64_t h = 0; h < c.n_heads; ++h) {
+        kernels_.rms_norm(qt + h * c.head_dim, w.q_norm, qt + h * c.head_dim, c.head_dim,
+                          c.norm_eps);
+      }
+      for (int64_t h = 0; h < c.n_kv_heads; ++h) {
+        kernels_.rms_norm(kt + h * c.head_dim, w.k_norm, kt + h * c.head_dim, c.head_dim,
+                          c.norm_eps);
+      }
+    }
+    const float* cos = s.cos.data() + t * half;
+    const float* sin = s.sin.data() + t * half;
+    kernels_.rope(qt, c.n_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
+    kernels_.rope(kt, c.n_kv_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
+    const size_t row = static_cast<size_t>(layer * n_ctx_ + n_past_ + t);
+    kernels_.from_f32(options_.kv_type_k, kt, s.k_cache.data() + row * s.k_row_bytes, kv_dim);
+    kernels_.from_f32(options_.kv_type_v, s.v.data() + t * kv_dim,
+                      s.v_cache.data() + row * s.v_row_bytes, kv_dim);
+  }
+}
+
 void Context::Forward(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits) {
   const ModelConfig& c = model_.config();
   Scratch& s = *s_;
-  const int64_t dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), half = c.rope_dim / 2;
-  const TensorView& embd = model_.token_embd();
-  for (int64_t t = 0; t < n; ++t) {
-    RowToF32(embd.dtype, embd.row(tokens[t]), s.x.data() + t * dim, dim);
-    s.rope->Compute(n_past_ + t, s.cos.data() + t * half, s.sin.data() + t * half);
+  const int64_t dim = c.dim, half = c.rope_dim / 2;
+  {
+    const TensorView& embd = model_.token_embd();
+    ScopedOp op(options_.profile, "embedding",
+                static_cast<double>(n) * (static_cast<double>(embd.row_bytes()) + 4.0 * dim), 0.0);
+    for (int64_t t = 0; t < n; ++t) {
+      RowToF32(embd.dtype, embd.row(tokens[t]), s.x.data() + t * dim, dim);
+      s.rope->Compute(n_past_ + t, s.cos.data() + t * half, s.sin.data() + t * half);
+    }
   }
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = model_.layers()[static_cast<size_t>(l)];
     // Attention block.
-    for (int64_t t = 0; t < n; ++t) {
-      kernels_.rms_norm(s.x.data() + t * dim, w.attn_norm, s.xb.data() + t * dim, dim, c.norm_eps);
-    }
+    RmsNormRows(s.x.data(), w.attn_norm, s.xb.data(), n);
     MatMul(w.wq, s.xb.data(), n, s.q.data());
     MatMul(w.wk, s.xb.data(), n, s.k.data());
     MatMul(w.wv, s.xb.data(), n, s.v.data());
-    AddBias(s.q.data(), w.bq, n, q_dim);
-    AddBias(s.k.data(), w.bk, n, kv_dim);
-    AddBias(s.v.data(), w.bv, n, kv_dim);
-    for (int64_t t = 0; t < n; ++t) {
-      float* qt = s.q.data() + t * q_dim;
-      float* kt = s.k.data() + t * kv_dim;
-      if (w.q_norm != nullptr) {  // Qwen3: RMSNorm over each head before RoPE.
-        for (int64_t h = 0; h < c.n_heads; ++h) {
-          kernels_.rms_norm(qt + h * c.head_dim, w.q_norm, qt + h * c.head_dim, c.head_dim,
-                            c.norm_eps);
-        }
-        for (int64_t h = 0; h < c.n_kv_heads; ++h) {
-          kernels_.rms_norm(kt + h * c.head_dim, w.k_norm, kt + h * c.head_dim, c.head_dim,
-                            c.norm_eps);
-        }
-      }
-      const float* cos = s.cos.data() + t * half;
-      const float* sin = s.sin.data() + t * half;
-      kernels_.rope(qt, c.n_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
-      kernels_.rope(kt, c.n_kv_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
-      const size_t row = static_cast<size_t>(l * n_ctx_ + n_past_ + t);
-      kernels_.from_f32(options_.kv_type_k, kt, s.k_cache.data() + row * s.k_row_bytes, kv_dim);
-      kernels_.from_f32(options_.kv_type_v, s.v.data() + t * kv_dim,
-                        s.v_cache.data() + row * s.v_row_bytes, kv_dim);
-    }
+    PrepareAttention(w, l, n);
     Attention(l, n, s.q.data(), s.att.data());
     MatMul(w.wo, s.att.data(), n, s.proj.data());
     AddInto(s.x.data(), s.proj.data(), n * dim);
     // Feed-forward block (SwiGLU).
-    for (int64_t t = 0; t < n; ++t) {
-      kernels_.rms_norm(s.x.data() + t * dim, w.ffn_norm, s.xb.data() + t * dim, dim, c.norm_eps);
-    }
+    RmsNormRows(s.x.data(), w.ffn_norm, s.xb.data(), n);
     MatMul(w.w_gate, s.xb.data(), n, s.gate.data());
     MatMul(w.w_up, s.xb.data(), n, s.up.data());
-    kernels_.silu_gate(s.gate.data(), s.up.data(), s.gate.data(), n * c.ffn_dim);
+    {
+      const double count = static_cast<double>(n * c.ffn_dim);
+      ScopedOp op(options_.profile, "silu_gate", 12.0 * count, 6.0 * count);
+      kernels_.silu_gate(s.gate.data(), s.up.data(), s.gate.data(), n * c.ffn_dim);
+    }
     MatMul(w.w_down, s.gate.data(), n, s.proj.data());
     AddInto(s.x.data(), s.proj.data(), n * dim);
   }
   // Only the rows whose logits are wanted go through the output projection.
   const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t count = n - first;
-  for (int64_t t = first; t < n; ++t) {
-    kernels_.rms_norm(s.x.data() + t * dim, model_.output_norm(), s.xb.data() + (t - first) * dim,
-                      dim, c.norm_eps);
-  }
-  MatMul(model_.output(), s.xb.data(), count, logits_out);
+  RmsNormRows(s.x.data() + first * dim, model_.output_norm(), s.xb.data(), n - first);
+  MatMul(model_.output(), s.xb.data(), n - first, logits_out);
   n_past_ += n;
 }
 

@@ -10,6 +10,7 @@
 #include "slimlm/model/generate.h"
 #include "tools/command.h"
 #include "tools/common.h"
+#include "tools/profile_report.h"
 
 namespace slimlm::tools {
 namespace {
@@ -25,6 +26,7 @@ struct RunArgs {
   int64_t seed = -1;
   bool json = false;
   bool no_bos = false;
+  bool profile = false;
   SamplingParams sampling;
 };
 
@@ -67,12 +69,17 @@ Status Run(RunArgs args) {
   gopts.sampling = args.sampling;
   gopts.is_end = [&tok](int32_t id) { return tok.IsEndOfGeneration(id); };
 
+  // Prompt and generation are profiled apart: they hit different limits.
+  OpProfile prompt_profile, generation_profile;
+  if (args.profile) ctx->set_profile(&prompt_profile);
+
   // The decoder first sees the prompt, so the continuation is decoded in context (no leading
   // space dropped, no split UTF-8 characters).
   StreamingDecoder decoder(tok);
   for (int32_t id : prompt) decoder.Add(id);
   std::string generated;
   auto on_token = [&](int32_t id) {
+    if (args.profile) ctx->set_profile(&generation_profile);
     std::string piece = decoder.Add(id);
     generated += piece;
     if (!args.json) {
@@ -105,6 +112,11 @@ Status Run(RunArgs args) {
     std::fputc('\n', stdout);
     std::fflush(stdout);
     PrintStats(args, result, seed);
+  }
+  if (args.profile) {
+    SLIMLM_ASSIGN_OR_RETURN(ProfileLimits limits, MeasureProfileLimits(ctx->n_threads()));
+    fmt::print(stderr, "{}{}", FormatProfile("prompt", prompt_profile, limits),
+               FormatProfile("generation", generation_profile, limits));
   }
   return Status::Ok();
 }
@@ -141,6 +153,9 @@ CommandSpec RunCommand() {
             ->capture_default_str();
         app->add_flag("--no-bos", args->no_bos, "Do not add the beginning-of-text token");
         app->add_flag("--json", args->json, "Print the result as JSON instead of streaming");
+        app->add_flag("--profile", args->profile,
+                      "Print time, bytes and operations per operation type against this "
+                      "machine's measured limits");
         return [args] { return Run(*args); };
       }};
 }

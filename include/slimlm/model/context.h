@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "slimlm/core/op_profile.h"
 #include "slimlm/core/status.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/kernels/kernels.h"
@@ -26,6 +27,8 @@ struct ContextOptions {
   DType kv_type_k = DType::kF32;  // Type of cached keys: f32, f16 or q8_0.
   DType kv_type_v = DType::kF32;  // Type of cached values: f32, f16 or q8_0.
   bool flash_attention = true;    // Tiled attention with an online softmax.
+  // When set, every operation of the forward pass adds its time, bytes and operations here.
+  OpProfile* profile = nullptr;
 };
 
 class Context {
@@ -47,6 +50,8 @@ class Context {
   int64_t n_ctx() const { return n_ctx_; }
   int n_threads() const { return pool_.size(); }
   const ContextOptions& options() const { return options_; }
+  // Starts adding operation statistics to `profile` (null: stop).
+  void set_profile(OpProfile* profile) { options_.profile = profile; }
   // Forgets every position (the cache contents are simply overwritten later).
   void Reset() { n_past_ = 0; }
   // Keeps the first n positions (n <= n_past()).
@@ -61,6 +66,10 @@ class Context {
   // Runs one step of n tokens (n <= n_batch) at positions n_past_ ...; keeps logits of the last
   // token, or of all n when all_logits.
   void Forward(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits);
+  // y = RMSNorm of each of n rows of width dim.
+  void RmsNormRows(const float* x, const float* w, float* y, int64_t n);
+  // Biases, QK norm, RoPE on the step's q and k, and k, v into the cache.
+  void PrepareAttention(const LayerWeights& w, int64_t layer, int64_t n);
   void Attention(int64_t layer, int64_t n, const float* q, float* out);
   // y: (n, w.rows) = x: (n, w.cols) times w transposed, rows split across the pool.
   void MatMul(const Linear& w, const float* x, int64_t n, float* y);
