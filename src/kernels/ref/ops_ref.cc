@@ -1,4 +1,5 @@
-// Reference elementwise, normalization, RoPE and attention kernels.
+// Reference elementwise, normalization and RoPE kernels, and the table of references
+// (attention is in attention_ref.cc).
 #include <cmath>
 
 #include "kernels/ref/ref_kernels.h"
@@ -51,35 +52,6 @@ void SiluGate(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 void FromF32(DType type, const float* x, void* out, int64_t n) { RowFromF32(type, x, out, n); }
-
-void Attention(const AttentionArgs& a) {
-  // Scratch: scores (group, n_kv), then one key or value row widened to f32.
-  float* scores = a.scratch;
-  float* row = a.scratch + a.group * a.n_kv;
-  const uint8_t* k = static_cast<const uint8_t*>(a.k);
-  const uint8_t* v = static_cast<const uint8_t*>(a.v);
-  for (int64_t p = 0; p < a.n_kv; ++p) {
-    RowToF32(a.k_type, k + static_cast<size_t>(p) * a.k_stride, row, a.head_dim);
-    for (int64_t g = 0; g < a.group; ++g) {
-      const float* q = a.q + g * a.head_dim;
-      float dot = 0.0f;
-      for (int64_t d = 0; d < a.head_dim; ++d) dot += q[d] * row[d];
-      scores[g * a.n_kv + p] = dot * a.scale;
-    }
-  }
-  for (int64_t g = 0; g < a.group; ++g) Softmax(scores + g * a.n_kv, a.n_kv);
-  for (int64_t i = 0; i < a.group * a.head_dim; ++i) a.out[i] = 0.0f;
-  for (int64_t p = 0; p < a.n_kv; ++p) {
-    RowToF32(a.v_type, v + static_cast<size_t>(p) * a.v_stride, row, a.head_dim);
-    for (int64_t g = 0; g < a.group; ++g) {
-      const float s = scores[g * a.n_kv + p];
-      float* out = a.out + g * a.head_dim;
-      for (int64_t d = 0; d < a.head_dim; ++d) out[d] += s * row[d];
-    }
-  }
-}
-
-void FlashAttention(const AttentionArgs& a) { Attention(a); }
 
 const KernelTable& Table() {
   static const KernelTable table = [] {

@@ -22,6 +22,9 @@ void Rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, const fl
           const float* sin, RopePairing pairing);
 void Softmax(float* x, int64_t n);
 void SiluGate(const float* gate, const float* up, float* out, int64_t n);
+// Attention (attention_ref.cc). Attention materializes every score, using group * n_kv +
+// head_dim scratch floats; FlashAttention goes by tiles of 64 positions with an online softmax,
+// using 64 * group + head_dim + 2 * group scratch floats whatever n_kv.
 void Attention(const AttentionArgs& args);
 void FlashAttention(const AttentionArgs& args);
 

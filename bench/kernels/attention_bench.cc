@@ -1,0 +1,124 @@
+// Attention kernels at decode shapes, one thread: GB/s of keys and values read per call.
+//
+// Shapes of tinyllama: head_dim 64, 8 query heads per key/value head. The cache rows hold the
+// second argument's number of key/value heads: 4 as in slimlm's cache for tinyllama (each call
+// reads 128 of every 512 bytes), or 1 (each call reads contiguous memory). "cold" runs go through
+// the heads of 32 layers of cache in turn (128 MB for n_kv = 4096 in f16, past the last-level
+// cache), as a decode step does; "hot" runs repeat one head, whose keys and values then come from
+// the caches where they fit.
+//
+//   build/attn-rel/bench/kernels_attention_bench --benchmark_filter=4096
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "kernels/ref/ref_kernels.h"
+#include "slimlm/core/cpu_features.h"
+#include "slimlm/kernels/kernels.h"
+#include "slimlm/tensor/quant_blocks.h"
+#if defined(__x86_64__)
+#include "kernels/x86/attention_x86.h"
+#endif
+
+namespace slimlm::kernels {
+namespace {
+
+constexpr int64_t kHeadDim = 64, kGroup = 8, kLayers = 32;
+
+struct Cache {
+  std::vector<uint8_t> k, v;
+  int64_t kv_heads;
+  size_t head_bytes, row_bytes, layer_bytes;
+};
+
+Cache MakeCache(DType type, int64_t n_kv, int64_t kv_heads, int64_t layers) {
+  Cache c;
+  c.kv_heads = kv_heads;
+  c.head_bytes = RowBytes(type, kHeadDim);
+  c.row_bytes = c.kv_heads * c.head_bytes;
+  c.layer_bytes = c.row_bytes * static_cast<size_t>(n_kv);
+  c.k.resize(c.layer_bytes * layers);
+  c.v.resize(c.layer_bytes * layers);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> row(static_cast<size_t>(c.kv_heads * kHeadDim));
+  for (size_t r = 0; r < c.k.size() / c.row_bytes; ++r) {
+    for (float& x : row) x = uniform(rng);
+    for (int64_t h = 0; h < c.kv_heads; ++h) {
+      RowFromF32(type, &row[h * kHeadDim], &c.k[r * c.row_bytes + h * c.head_bytes], kHeadDim);
+      RowFromF32(type, &row[h * kHeadDim], &c.v[r * c.row_bytes + h * c.head_bytes], kHeadDim);
+    }
+  }
+  return c;
+}
+
+void Run(benchmark::State& state, void (*attention)(const AttentionArgs&), DType type, bool cold) {
+  const int64_t n_kv = state.range(0);
+  const int64_t layers = cold ? kLayers : 1;
+  const Cache cache = MakeCache(type, n_kv, state.range(1), layers);
+  std::vector<float> q(kGroup * kHeadDim, 0.1f), out(kGroup * kHeadDim);
+  std::vector<float> scratch(static_cast<size_t>(AttentionScratchFloats(kGroup, kHeadDim, n_kv)));
+  AttentionArgs a;
+  a.q = q.data();
+  a.group = kGroup;
+  a.head_dim = kHeadDim;
+  a.k_type = a.v_type = type;
+  a.k_stride = a.v_stride = cache.row_bytes;
+  a.n_kv = n_kv;
+  a.scale = 0.125f;
+  a.out = out.data();
+  a.scratch = scratch.data();
+  int64_t next = 0;
+  for (auto _ : state) {
+    const int64_t layer = (next / cache.kv_heads) % layers, head = next % cache.kv_heads;
+    ++next;
+    const size_t offset = layer * cache.layer_bytes + head * cache.head_bytes;
+    a.k = cache.k.data() + offset;
+    a.v = cache.v.data() + offset;
+    attention(a);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * 2 * n_kv * static_cast<int64_t>(cache.head_bytes));
+}
+
+void Register(const std::string& path, void (*attention)(const AttentionArgs&)) {
+  for (DType type : {DType::kF16, DType::kQ8_0, DType::kF32}) {
+    for (bool cold : {true, false}) {
+      const std::string name =
+          "Attention/" + path + "/" + std::string(DTypeName(type)) + (cold ? "/cold" : "/hot");
+      benchmark::RegisterBenchmark(name.c_str(), Run, attention, type, cold)
+          ->ArgsProduct({{512, 4096}, {4, 1}})
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace slimlm::kernels
+
+int main(int argc, char** argv) {
+  using namespace slimlm::kernels;
+  Register("ref", ref::Attention);
+  Register("ref_flash", ref::FlashAttention);
+#if defined(__x86_64__)
+  const slimlm::CpuFeatures& f = slimlm::GetCpuFeatures();
+  if (f.avx2 && f.fma && f.f16c) {
+    Register("avx2", avx2::Attention);
+    Register("avx2_flash", avx2::FlashAttention);
+  }
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) {
+    Register("avx512", avx512::Attention);
+    Register("avx512_flash", avx512::FlashAttention);
+  }
+#endif
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,361 @@
+// AVX-512 attention, tuned for decode: one query position, `group` query heads sharing a key/value
+// head, n_kv cached rows of f32, f16 or q8_0.
+//
+// Positions go by tiles. For each tile:
+//  1. Scores, 16 positions at a time: 16 key rows are widened to f32 in registers (F16C for f16,
+//     int8 -> f32 times the block scale for q8_0) one 16-dimension slice at a time, transposed so
+//     that each register holds one dimension of 16 positions, and multiplied by broadcast query
+//     values for up to 8 heads. Each key row is read once for all heads, and no horizontal sums
+//     are needed: the result is a vector of 16 scores per head. Meanwhile the keys 32 rows ahead
+//     and this chunk's values are prefetched, so that memory latency overlaps the arithmetic.
+//  2. Online softmax per head: the tile's maximum updates the running maximum m, the output
+//     accumulated so far is rescaled by exp(m_old - m_new), scores become exp(score - m).
+//  3. Values: each output block of up to 4 heads x 64 dimensions stays in 16 registers while the
+//     tile's value rows stream through.
+// Attention is the same with one tile of n_kv positions; FlashAttention uses tiles of kFlashTile.
+// Loops over registers carry "#pragma GCC unroll" so that arrays of vectors stay in registers.
+
+// GCC 12 before 12.3 reports its own intrinsics' "undefined" placeholder operands as used
+// uninitialized once inlined at -O1 (GCC bug 105593); the pragma must precede the header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/ref/ref_kernels.h"
+#include "kernels/x86/attention_x86.h"
+#include "kernels/x86/vec_math_avx512.h"
+#include "slimlm/tensor/quant_blocks.h"
+
+namespace slimlm::kernels::avx512 {
+namespace {
+
+constexpr int kLanes = 16;
+// Positions per tile of FlashAttention (a multiple of kLanes): scores of a tile take
+// group * kFlashTile floats, and a tile of f16 keys and values for head_dim 64 (64 KB) stays in L2.
+constexpr int64_t kFlashTile = 256;
+constexpr int kScoreHeads = 8;  // Heads per pass of the score kernel (16 + 8 registers).
+constexpr int kValueHeads = 4;  // Heads x vectors per pass of the value kernel (16 registers).
+constexpr int kValueVectors = 4;
+// Chunks of positions between the keys being read and those being fetched (32 rows ahead).
+constexpr int64_t kPrefetchChunks = 2;
+
+__mmask16 FirstLanes(int64_t n) {
+  return n >= kLanes ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// Lanes [16 j, 16 j + 16) of a row of type T as f32; lanes outside `mask` read nothing and are 0.
+// q8_0 rows have whole blocks (head_dim a multiple of 32), so their mask is always full.
+template <DType T>
+__m512 LoadRow(const uint8_t* row, int64_t j, __mmask16 mask) {
+  if constexpr (T == DType::kF32) {
+    return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(row) + kLanes * j);
+  } else if constexpr (T == DType::kF16) {
+    return _mm512_cvtph_ps(
+        _mm256_maskz_loadu_epi16(mask, reinterpret_cast<const uint16_t*>(row) + kLanes * j));
+  } else {
+    static_assert(T == DType::kQ8_0);
+    const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row) + j / 2;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block->qs + 16 * (j & 1)));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
+                         _mm512_set1_ps(_cvtsh_ss(block->d)));
+  }
+}
+
+// In place: r[i] lane j becomes r[j] lane i.
+inline void Transpose16(__m512 r[16]) {
+  __m512 t[16];
+// Interleave pairs of rows within each 128-bit lane, then pairs of pairs: u[4 i + c] holds, in
+// 128-bit lane l, column 4 l + c of rows 4 i .. 4 i + 3.
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; i += 4) {
+    const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 2]);
+    const __m512d c = _mm512_castps_pd(t[i + 1]), d = _mm512_castps_pd(t[i + 3]);
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+// Transpose the 4 x 4 grid of 128-bit lanes of r[c], r[4 + c], r[8 + c], r[12 + c].
+#pragma GCC unroll 16
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xee);
+    const __m512 v2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44);
+    const __m512 v3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xee);
+    t[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+    t[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// Scores of GB heads for up to 16 positions:
+//   k: n <= 16 key rows, k_stride bytes apart; q: GB query rows, q_stride floats apart
+//   s: GB rows, s_stride floats apart; s[g][i] = scale * q_g . k_i for i < n, -inf for i >= n.
+template <DType T, int GB>
+void ScoreChunk(const uint8_t* k, size_t k_stride, int64_t n, const float* q, int64_t q_stride,
+                int64_t head_dim, float scale, float* s, int64_t s_stride) {
+  __m512 acc[GB];
+#pragma GCC unroll 16
+  for (int g = 0; g < GB; ++g) acc[g] = _mm512_setzero_ps();
+  for (int64_t j = 0; j * kLanes < head_dim; ++j) {
+    const int64_t width = std::min<int64_t>(kLanes, head_dim - j * kLanes);
+    const __mmask16 mask = FirstLanes(width);
+    __m512 c[16];
+    if (n == kLanes) {
+#pragma GCC unroll 16
+      for (int i = 0; i < kLanes; ++i) c[i] = LoadRow<T>(k + i * k_stride, j, mask);
+    } else {
+#pragma GCC unroll 16
+      for (int i = 0; i < kLanes; ++i) {
+        c[i] = i < n ? LoadRow<T>(k + i * k_stride, j, mask) : _mm512_setzero_ps();
+      }
+    }
+    Transpose16(c);
+    // c[d] holds dimension 16 j + d of the 16 positions. The query slice goes to a local block
+    // (zero past head_dim), so that every broadcast below has a constant address.
+    float qj[GB * kLanes];
+#pragma GCC unroll 16
+    for (int g = 0; g < GB; ++g) {
+      _mm512_storeu_ps(qj + g * kLanes, _mm512_maskz_loadu_ps(mask, q + g * q_stride + j * kLanes));
+    }
+    // Without this barrier GCC forwards the stores above and broadcasts each value with a
+    // permute, which would load the shuffle unit that the transpose needs; from memory, a broadcast
+    // is part of the FMA.
+    asm volatile("" : : "r"(qj) : "memory");
+#pragma GCC unroll 16
+    for (int d = 0; d < kLanes; ++d) {
+#pragma GCC unroll 16
+      for (int g = 0; g < GB; ++g) {
+        acc[g] = _mm512_fmadd_ps(c[d], _mm512_set1_ps(qj[g * kLanes + d]), acc[g]);
+      }
+    }
+  }
+  const __m512 minus_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512 vscale = _mm512_set1_ps(scale);
+#pragma GCC unroll 16
+  for (int g = 0; g < GB; ++g) {
+    _mm512_storeu_ps(s + g * s_stride,
+                     _mm512_mask_mul_ps(minus_inf, FirstLanes(n), acc[g], vscale));
+  }
+}
+
+using ScoreFn = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, int64_t, float,
+                         float*, int64_t);
+
+template <DType T>
+constexpr std::array<ScoreFn, kScoreHeads> kScoreFns = {
+    ScoreChunk<T, 1>, ScoreChunk<T, 2>, ScoreChunk<T, 3>, ScoreChunk<T, 4>,
+    ScoreChunk<T, 5>, ScoreChunk<T, 6>, ScoreChunk<T, 7>, ScoreChunk<T, 8>};
+
+// Prefetches the cache lines of rows [r0, r1) of `bytes` bytes each, stride bytes apart.
+void PrefetchRows(const void* base, size_t stride, size_t bytes, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const char* row = static_cast<const char*>(base) + static_cast<size_t>(r) * stride;
+    for (size_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(row + offset, _MM_HINT_T0);
+    _mm_prefetch(row + bytes - 1, _MM_HINT_T0);
+  }
+}
+
+// Scores of positions [t0, t0 + n) for every head: s: (group, s_stride), lanes past n are -inf.
+// While the arithmetic runs, the keys kPrefetchChunks chunks ahead and the values of this chunk
+// (which the value pass reads next) are fetched, so that memory latency overlaps the arithmetic.
+template <DType T>
+void ScoreTile(const AttentionArgs& a, int64_t t0, int64_t n, float* s, int64_t s_stride) {
+  const uint8_t* k = static_cast<const uint8_t*>(a.k) + static_cast<size_t>(t0) * a.k_stride;
+  const size_t k_bytes = RowBytes(a.k_type, a.head_dim), v_bytes = RowBytes(a.v_type, a.head_dim);
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const int64_t chunk = std::min<int64_t>(kLanes, n - i);
+    const int64_t ahead = t0 + i + kPrefetchChunks * kLanes;
+    PrefetchRows(a.k, a.k_stride, k_bytes, ahead, std::min(ahead + kLanes, a.n_kv));
+    PrefetchRows(a.v, a.v_stride, v_bytes, t0 + i, t0 + i + chunk);
+    for (int64_t g = 0; g < a.group; g += kScoreHeads) {
+      const int64_t heads = std::min<int64_t>(kScoreHeads, a.group - g);
+      kScoreFns<T>[heads - 1](k + static_cast<size_t>(i) * a.k_stride, a.k_stride, chunk,
+                              a.q + g * a.head_dim, a.head_dim, a.head_dim, a.scale,
+                              s + g * s_stride + i, s_stride);
+    }
+  }
+}
+
+// out[g][16 j0 .. 16 (j0 + DB)) += sum over t < n of p[g][t] * v_t[same lanes], for GB heads:
+//   v: n value rows, v_stride bytes apart; p: GB rows, p_stride floats apart
+//   out: GB rows, out_stride floats apart; the last vector is masked to `last`.
+template <DType T, int GB, int DB>
+void ValueBlock(const uint8_t* v, size_t v_stride, int64_t n, const float* p, int64_t p_stride,
+                float* out, int64_t out_stride, int64_t j0, __mmask16 last) {
+  __m512 acc[GB][DB];
+#pragma GCC unroll 16
+  for (int g = 0; g < GB; ++g) {
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i) {
+      acc[g][i] = _mm512_maskz_loadu_ps(i == DB - 1 ? last : 0xffff,
+                                        out + g * out_stride + (j0 + i) * kLanes);
+    }
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    const uint8_t* row = v + static_cast<size_t>(t) * v_stride;
+    __m512 x[DB];
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i) x[i] = LoadRow<T>(row, j0 + i, i == DB - 1 ? last : 0xffff);
+#pragma GCC unroll 16
+    for (int g = 0; g < GB; ++g) {
+      const __m512 w = _mm512_set1_ps(p[g * p_stride + t]);
+#pragma GCC unroll 16
+      for (int i = 0; i < DB; ++i) acc[g][i] = _mm512_fmadd_ps(x[i], w, acc[g][i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < GB; ++g) {
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i) {
+      _mm512_mask_storeu_ps(out + g * out_stride + (j0 + i) * kLanes, i == DB - 1 ? last : 0xffff,
+                            acc[g][i]);
+    }
+  }
+}
+
+using ValueFn = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, float*, int64_t,
+                         int64_t, __mmask16);
+
+template <DType T, int GB>
+constexpr std::array<ValueFn, kValueVectors> kValueRow = {
+    ValueBlock<T, GB, 1>, ValueBlock<T, GB, 2>, ValueBlock<T, GB, 3>, ValueBlock<T, GB, 4>};
+
+template <DType T>
+constexpr std::array<std::array<ValueFn, kValueVectors>, kValueHeads> kValueFns = {
+    kValueRow<T, 1>, kValueRow<T, 2>, kValueRow<T, 3>, kValueRow<T, 4>};
+
+// out[g] += sum over positions [t0, t0 + n) of p[g][t - t0] * v_t, for every head.
+template <DType T>
+void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
+  const uint8_t* v = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(t0) * a.v_stride;
+  const int64_t vectors = (a.head_dim + kLanes - 1) / kLanes;
+  const __mmask16 tail = FirstLanes(a.head_dim - (vectors - 1) * kLanes);
+  for (int64_t g = 0; g < a.group; g += kValueHeads) {
+    const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
+    for (int64_t j = 0; j < vectors; j += kValueVectors) {
+      const int64_t count = std::min<int64_t>(kValueVectors, vectors - j);
+      kValueFns<T>[heads - 1][count - 1](v, a.v_stride, n, p + g * p_stride, p_stride,
+                                         a.out + g * a.head_dim, a.head_dim, j,
+                                         j + count == vectors ? tail : 0xffff);
+    }
+  }
+}
+
+bool Supported(DType type) {
+  return type == DType::kF32 || type == DType::kF16 || type == DType::kQ8_0;
+}
+
+void Scores(const AttentionArgs& a, int64_t t0, int64_t n, float* s, int64_t s_stride) {
+  switch (a.k_type) {
+    case DType::kF32:
+      return ScoreTile<DType::kF32>(a, t0, n, s, s_stride);
+    case DType::kF16:
+      return ScoreTile<DType::kF16>(a, t0, n, s, s_stride);
+    default:
+      return ScoreTile<DType::kQ8_0>(a, t0, n, s, s_stride);
+  }
+}
+
+void Values(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
+  switch (a.v_type) {
+    case DType::kF32:
+      return ValueTile<DType::kF32>(a, t0, n, p, p_stride);
+    case DType::kF16:
+      return ValueTile<DType::kF16>(a, t0, n, p, p_stride);
+    default:
+      return ValueTile<DType::kQ8_0>(a, t0, n, p, p_stride);
+  }
+}
+
+// x[0, n) *= factor.
+void Scale(float* x, int64_t n, float factor) {
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int64_t d = 0; d < n; d += kLanes) {
+    const __mmask16 mask = FirstLanes(n - d);
+    _mm512_mask_storeu_ps(x + d, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + d), f));
+  }
+}
+
+// Turns the scores of one tile into exp(score - m) with m the running maximum of head g, and
+// rescales that head's running sum l and output to the new maximum.
+//   s: (n rounded up to 16,) with -inf past n; out: (head_dim,)
+void SoftmaxUpdate(float* s, int64_t n, float* m, float* l, float* out, int64_t head_dim) {
+  const int64_t vectors = (n + kLanes - 1) / kLanes;
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < vectors; ++i) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(s + i * kLanes));
+  const float m_new = std::max(*m, _mm512_reduce_max_ps(vmax));
+  // exp(-inf) = 0 on the first tile, when the output and the sum are still zero.
+  const float alpha = std::exp(*m - m_new);
+  const __m512 vm = _mm512_set1_ps(m_new);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < vectors; ++i) {
+    const __m512 e = Exp(_mm512_sub_ps(_mm512_loadu_ps(s + i * kLanes), vm));
+    _mm512_storeu_ps(s + i * kLanes, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  *l = *l * alpha + _mm512_reduce_add_ps(sum);
+  *m = m_new;
+  if (alpha != 1.0f) Scale(out, head_dim, alpha);
+}
+
+// Attention by tiles of `tile` positions. Scratch: scores (group, s_stride) with s_stride the
+// tile rounded up to 16, then the running maximum and sum of each head.
+void Attend(const AttentionArgs& a, int64_t tile) {
+  const int64_t group = a.group, head_dim = a.head_dim;
+  std::memset(a.out, 0, static_cast<size_t>(group * head_dim) * sizeof(float));
+  if (a.n_kv <= 0) return;
+  const int64_t s_stride = (std::min(tile, a.n_kv) + kLanes - 1) / kLanes * kLanes;
+  float* s = a.scratch;
+  float* m = s + group * s_stride;
+  float* l = m + group;
+  for (int64_t g = 0; g < group; ++g) {
+    m[g] = -std::numeric_limits<float>::infinity();
+    l[g] = 0.0f;
+  }
+  for (int64_t t0 = 0; t0 < a.n_kv; t0 += tile) {
+    const int64_t n = std::min(tile, a.n_kv - t0);
+    Scores(a, t0, n, s, s_stride);
+    for (int64_t g = 0; g < group; ++g) {
+      SoftmaxUpdate(s + g * s_stride, n, m + g, l + g, a.out + g * head_dim, head_dim);
+    }
+    Values(a, t0, n, s, s_stride);
+  }
+  for (int64_t g = 0; g < group; ++g) Scale(a.out + g * head_dim, head_dim, 1.0f / l[g]);
+}
+
+}  // namespace
+
+void Attention(const AttentionArgs& args) {
+  if (!Supported(args.k_type) || !Supported(args.v_type)) return ref::Attention(args);
+  Attend(args, std::max<int64_t>(args.n_kv, 1));
+}
+
+void FlashAttention(const AttentionArgs& args) {
+  if (!Supported(args.k_type) || !Supported(args.v_type)) return ref::FlashAttention(args);
+  Attend(args, kFlashTile);
+}
+
+void ExpRow(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const __mmask16 mask = FirstLanes(n - i);
+    _mm512_mask_storeu_ps(y + i, mask, Exp(_mm512_maskz_loadu_ps(mask, x + i)));
+  }
+}
+
+}  // namespace slimlm::kernels::avx512
