@@ -6,7 +6,8 @@ namespace slimlm::tools {
 
 const std::vector<CommandSpec>& AllCommands() {
   static const std::vector<CommandSpec> commands = {
-      RunCommand(), InfoCommand(), TokenizeCommand(), ConvertCommand(), InitCommand(),
+      RunCommand(),  InfoCommand(),  TokenizeCommand(), ConvertCommand(),
+      InitCommand(), BenchCommand(), HwCommand(),
   };
   return commands;
 }

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +20,9 @@ namespace slimlm::tools {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+
+// The version `slimlm --version` prints, also written into benchmark records.
+inline constexpr std::string_view kSlimlmVersion = "0.1.0";
 
 struct CommandSpec {
   std::string name;
@@ -36,6 +40,8 @@ CommandSpec InfoCommand();
 CommandSpec TokenizeCommand();
 CommandSpec ConvertCommand();
 CommandSpec InitCommand();
+CommandSpec HwCommand();
+CommandSpec BenchCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);
