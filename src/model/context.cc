@@ -26,10 +26,11 @@ struct Context::Scratch {
   std::vector<float> cos;     // (n_batch, rope_dim / 2)
   std::vector<float> sin;     // (n_batch, rope_dim / 2)
   std::vector<float> logits;  // (n_vocab) or (n_batch, n_vocab) with all_logits
-  // KV cache: (n_layers, n_ctx) rows of kv_dim values in the key / value type.
+  // KV cache, head-major: (n_layers, n_kv_heads, n_ctx) rows of head_dim values in the key /
+  // value type, so that attention for one head reads contiguous memory.
   std::vector<uint8_t> k_cache;
   std::vector<uint8_t> v_cache;
-  size_t k_row_bytes = 0;
+  size_t k_row_bytes = 0;  // One head at one position.
   size_t v_row_bytes = 0;
   std::unique_ptr<RopeAngles> rope;
 };
@@ -104,9 +105,9 @@ Result<std::unique_ptr<Context>> Context::Create(const Model& model,
     sized(s.cos, b * (c.rope_dim / 2));
     sized(s.sin, b * (c.rope_dim / 2));
     sized(s.logits, (options.all_logits ? b : 1) * c.n_vocab);
-    s.k_row_bytes = RowBytes(options.kv_type_k, c.kv_dim());
-    s.v_row_bytes = RowBytes(options.kv_type_v, c.kv_dim());
-    const size_t rows = static_cast<size_t>(c.n_layers) * static_cast<size_t>(n_ctx);
+    s.k_row_bytes = RowBytes(options.kv_type_k, c.head_dim);
+    s.v_row_bytes = RowBytes(options.kv_type_v, c.head_dim);
+    const size_t rows = static_cast<size_t>(c.n_layers * c.n_kv_heads) * static_cast<size_t>(n_ctx);
     s.k_cache.assign(rows * s.k_row_bytes, 0);
     s.v_cache.assign(rows * s.v_row_bytes, 0);
   } catch (const std::bad_alloc&) {
@@ -207,15 +208,14 @@ void Context::Attention(int64_t layer, int64_t n, const float* q, float* out) {
   const double rows_read = static_cast<double>(n) * static_cast<double>(n_past_) +
                            static_cast<double>(n) * static_cast<double>(n + 1) / 2.0;
   ScopedOp op(options_.profile, "attention",
-              rows_read * static_cast<double>(s_->k_row_bytes + s_->v_row_bytes),
+              rows_read * static_cast<double>(c.n_kv_heads) *
+                  static_cast<double>(s_->k_row_bytes + s_->v_row_bytes),
               rows_read * 4.0 * static_cast<double>(c.n_heads * c.head_dim));
   const int64_t group = c.n_heads / c.n_kv_heads;
-  const uint8_t* k_base =
-      s_->k_cache.data() + static_cast<size_t>(layer * n_ctx_) * s_->k_row_bytes;
-  const uint8_t* v_base =
-      s_->v_cache.data() + static_cast<size_t>(layer * n_ctx_) * s_->v_row_bytes;
-  const size_t k_head_bytes = RowBytes(options_.kv_type_k, c.head_dim);
-  const size_t v_head_bytes = RowBytes(options_.kv_type_v, c.head_dim);
+  // The n_ctx rows of one (layer, head), contiguous.
+  auto rows_of = [&](const std::vector<uint8_t>& cache, size_t row_bytes, int64_t h) {
+    return cache.data() + static_cast<size_t>((layer * c.n_kv_heads + h) * n_ctx_) * row_bytes;
+  };
   const auto attention = options_.flash_attention ? kernels_.flash_attention : kernels_.attention;
   // One task per (token, key/value head): the key/value rows are read once for the `group`
   // query heads that share them.
@@ -226,8 +226,8 @@ void Context::Attention(int64_t layer, int64_t n, const float* q, float* out) {
     a.q = q + t * c.q_dim() + h * group * c.head_dim;
     a.group = group;
     a.head_dim = c.head_dim;
-    a.k = k_base + static_cast<size_t>(h) * k_head_bytes;
-    a.v = v_base + static_cast<size_t>(h) * v_head_bytes;
+    a.k = rows_of(s_->k_cache, s_->k_row_bytes, h);
+    a.v = rows_of(s_->v_cache, s_->v_row_bytes, h);
     a.k_type = options_.kv_type_k;
     a.v_type = options_.kv_type_v;
     a.k_stride = s_->k_row_bytes;
@@ -269,8 +269,9 @@ void Context::PrepareAttention(const LayerWeights& w, int64_t layer, int64_t n) 
   Scratch& s = *s_;
   const int64_t q_dim = c.q_dim(), kv_dim = c.kv_dim(), half = c.rope_dim / 2;
   ScopedOp op(options_.profile, "rope + kv store",
-              static_cast<double>(n) * (8.0 * static_cast<double>(q_dim + kv_dim) +
-                                        static_cast<double>(s.k_row_bytes + s.v_row_bytes)),
+              static_cast<double>(n) *
+                  (8.0 * static_cast<double>(q_dim + kv_dim) +
+                   static_cast<double>(c.n_kv_heads * (s.k_row_bytes + s.v_row_bytes))),
               6.0 * static_cast<double>(n * (q_dim + kv_dim)));
   AddBias(s.q.data(), w.bq, n, q_dim);
   AddBias(s.k.data(), w.bk, n, kv_dim);
@@ -292,10 +293,14 @@ void Context::PrepareAttention(const LayerWeights& w, int64_t layer, int64_t n) 
     const float* sin = s.sin.data() + t * half;
     kernels_.rope(qt, c.n_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
     kernels_.rope(kt, c.n_kv_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
-    const size_t row = static_cast<size_t>(layer * n_ctx_ + n_past_ + t);
-    kernels_.from_f32(options_.kv_type_k, kt, s.k_cache.data() + row * s.k_row_bytes, kv_dim);
-    kernels_.from_f32(options_.kv_type_v, s.v.data() + t * kv_dim,
-                      s.v_cache.data() + row * s.v_row_bytes, kv_dim);
+    const float* vt = s.v.data() + t * kv_dim;
+    for (int64_t h = 0; h < c.n_kv_heads; ++h) {
+      const size_t row = static_cast<size_t>((layer * c.n_kv_heads + h) * n_ctx_ + n_past_ + t);
+      kernels_.from_f32(options_.kv_type_k, kt + h * c.head_dim,
+                        s.k_cache.data() + row * s.k_row_bytes, c.head_dim);
+      kernels_.from_f32(options_.kv_type_v, vt + h * c.head_dim,
+                        s.v_cache.data() + row * s.v_row_bytes, c.head_dim);
+    }
   }
 }
 

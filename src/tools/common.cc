@@ -35,6 +35,14 @@ bool HasRandomWeights(const Model& model) {
   return model.store().metadata().GetBool("slimlm.init.random_weights").value_or(false);
 }
 
+Result<DType> ParseKvType(const std::string& name) {
+  std::optional<DType> type = ParseDType(name);
+  if (!type || (*type != DType::kF32 && *type != DType::kF16 && *type != DType::kQ8_0)) {
+    return InvalidArgumentError("KV cache type '{}' is not one of f32, f16, q8_0", name);
+  }
+  return *type;
+}
+
 std::string FormatBytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;

@@ -25,6 +25,9 @@ Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,
 // True when the model was made by `slimlm init` and never trained.
 bool HasRandomWeights(const Model& model);
 
+// Parses a KV cache type: f32, f16 or q8_0 (a usage error otherwise).
+Result<DType> ParseKvType(const std::string& name);
+
 // "1.23 MiB", "4.00 GiB".
 std::string FormatBytes(double bytes);
 

@@ -18,6 +18,7 @@ struct InfoArgs {
   int64_t batch = 1;
   bool json = false;
   bool tensors = false;
+  std::string kv_type = "f16";
 };
 
 // Bytes on disk: the file, or the sum of the folder's regular files.
@@ -37,9 +38,17 @@ Status Info(const InfoArgs& args) {
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, args.tokenizer, false));
   const ModelConfig& c = model->config();
   const int64_t ctx = args.ctx > 0 ? args.ctx : c.context_length;
-  // The KV cache holds keys and values of every layer in f32 (the kernels issue adds f16/q8_0).
+  SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
+  if (!IsRowLengthValid(kv_type, c.head_dim)) {
+    return InvalidArgumentError(
+        "KV cache type {} needs a head dimension that is a multiple of "
+        "{}, this model's is {}",
+        DTypeName(kv_type), Traits(kv_type).block_size, c.head_dim);
+  }
+  // The KV cache holds the keys and values of every layer at every position.
   const double kv_bytes = 2.0 * static_cast<double>(c.n_layers) * static_cast<double>(ctx) *
-                          static_cast<double>(c.kv_dim()) * 4.0 * static_cast<double>(args.batch);
+                          static_cast<double>(RowBytes(kv_type, c.kv_dim())) *
+                          static_cast<double>(args.batch);
   struct TypeStats {
     int64_t tensors = 0, elements = 0;
     size_t bytes = 0;
@@ -78,7 +87,8 @@ Status Info(const InfoArgs& args) {
         {"weight_bytes", model->WeightBytes()},
         {"bits_per_weight", bits_per_weight},
         {"types", types},
-        {"kv_cache", {{"ctx", ctx}, {"batch", args.batch}, {"type", "f32"}, {"bytes", kv_bytes}}},
+        {"kv_cache",
+         {{"ctx", ctx}, {"batch", args.batch}, {"type", DTypeName(kv_type)}, {"bytes", kv_bytes}}},
         {"tokenizer", tok ? nlohmann::json{{"vocab_size", tok->vocab_size()},
                                            {"bos", tok->bos_id()},
                                            {"eos", tok->eos_id()}}
@@ -118,8 +128,8 @@ Status Info(const InfoArgs& args) {
     fmt::print("  {:<6} {:>4} tensors {:>14} elements {:>12}\n", name, s.tensors, s.elements,
                FormatBytes(static_cast<double>(s.bytes)));
   }
-  fmt::print("KV cache      {} at context {} x batch {} (f32)\n", FormatBytes(kv_bytes), ctx,
-             args.batch);
+  fmt::print("KV cache      {} at context {} x batch {} ({})\n", FormatBytes(kv_bytes), ctx,
+             args.batch, DTypeName(kv_type));
   fmt::print("memory        {} for weights + KV cache\n", FormatBytes(weight_bytes + kv_bytes));
   if (tok != nullptr) {
     fmt::print("tokenizer     {} tokens, bos {}, eos {}\n", tok->vocab_size(), tok->bos_id(),
@@ -150,6 +160,9 @@ CommandSpec InfoCommand() {
                 ->check(CLI::NonNegativeNumber);
             app->add_option("-b,--batch", args->batch, "Sequences for the KV-cache estimate")
                 ->check(CLI::PositiveNumber);
+            app->add_option("--kv-type", args->kv_type,
+                            "KV cache type for the estimate: f32, f16 or q8_0")
+                ->capture_default_str();
             AddTokenizerOption(app, &args->tokenizer);
             app->add_flag("--tensors", args->tensors, "List every tensor");
             app->add_flag("--json", args->json, "Print JSON");

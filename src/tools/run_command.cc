@@ -27,6 +27,8 @@ struct RunArgs {
   bool json = false;
   bool no_bos = false;
   bool profile = false;
+  std::string kv_type = "f16";
+  bool no_flash_attention = false;
   SamplingParams sampling;
 };
 
@@ -62,6 +64,9 @@ Status Run(RunArgs args) {
   ContextOptions copts;
   copts.n_ctx = args.n_ctx;
   copts.n_threads = args.threads;
+  SLIMLM_ASSIGN_OR_RETURN(copts.kv_type_k, ParseKvType(args.kv_type));
+  copts.kv_type_v = copts.kv_type_k;
+  copts.flash_attention = !args.no_flash_attention;
   SLIMLM_ASSIGN_OR_RETURN(auto ctx, Context::Create(*model, copts));
 
   GenerateOptions gopts;
@@ -153,6 +158,10 @@ CommandSpec RunCommand() {
             ->capture_default_str();
         app->add_flag("--no-bos", args->no_bos, "Do not add the beginning-of-text token");
         app->add_flag("--json", args->json, "Print the result as JSON instead of streaming");
+        app->add_option("--kv-type", args->kv_type, "KV cache type: f32, f16 or q8_0")
+            ->capture_default_str();
+        app->add_flag("--no-flash-attn", args->no_flash_attention,
+                      "Attention with all scores materialized instead of tiles");
         app->add_flag("--profile", args->profile,
                       "Print time, bytes and operations per operation type against this "
                       "machine's measured limits");

@@ -119,8 +119,8 @@ TEST(Forward, ChunkingAndThreadsDoNotChangeLogits) {
       for (int64_t chunk : {3, 5, 13}) {
         for (int threads : {1, 2, 3}) {
           auto got = RunContext(*model, tokens, chunk, threads);
-          ASSERT_EQ(got, reference) << kernels::IsaName(isa) << " " << DTypeName(type)
-                                    << " chunk " << chunk << " threads " << threads;
+          ASSERT_EQ(got, reference) << kernels::IsaName(isa) << " " << DTypeName(type) << " chunk "
+                                    << chunk << " threads " << threads;
         }
       }
     }

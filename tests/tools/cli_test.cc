@@ -140,7 +140,19 @@ TEST(Cli, InfoAndTokenize) {
   EXPECT_EQ(j["parameters"], 260032);  // SOURCES.md: 260,032 weight parameters.
   EXPECT_EQ(j["n_layers"], 5);
   EXPECT_EQ(j["tied_embeddings"], true);
-  EXPECT_EQ(j["kv_cache"]["bytes"].get<double>(), 2.0 * 5 * 512 * 32 * 4);
+  // Keys and values, 5 layers, 512 positions, 32 values each, f16 by default.
+  EXPECT_EQ(j["kv_cache"]["bytes"].get<double>(), 2.0 * 5 * 512 * 32 * 2);
+  EXPECT_EQ(j["kv_cache"]["type"], "f16");
+  r = RunSlimlm({"info", SharedDataPath(kBin), "--json", "--kv-type", "f32"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["kv_cache"]["bytes"].get<double>(),
+            2.0 * 5 * 512 * 32 * 4);
+  r = RunSlimlm({"info", SharedDataPath(kBin), "--kv-type", "q8_0"});
+  EXPECT_EQ(r.exit_code, 2);
+  ExpectOneLineError(r, "multiple of 32");
+  r = RunSlimlm({"run", "-m", SharedDataPath(kBin), "-p", "hi", "--kv-type", "q4_0"});
+  EXPECT_EQ(r.exit_code, 2);
+  ExpectOneLineError(r, "KV cache type 'q4_0'");
   r = RunSlimlm({"tokenize", SharedDataPath(kGguf), "Once upon a time", "--ids"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "1 403 407 261 378\n");

@@ -5,6 +5,7 @@
 
 #include "kernels/ref/ref_kernels.h"
 #include "kernels/x86/ops_x86.h"
+#include "kernels/x86/vec_math_avx512.h"
 #include "slimlm/tensor/half.h"
 #include "slimlm/tensor/quant_blocks.h"
 
@@ -62,6 +63,47 @@ void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps) {
         y + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vs), _mm512_loadu_ps(w + i)));
   }
   for (; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+void SiluGate(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 g = _mm512_loadu_ps(gate + i);
+    // silu(g) = g / (1 + exp(-g)).
+    const __m512 s =
+        _mm512_div_ps(g, _mm512_add_ps(one, Exp(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(s, _mm512_loadu_ps(up + i)));
+  }
+  if (i < n) ref::SiluGate(gate + i, up + i, out + i, n - i);
+}
+
+void Softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  __m512 m = _mm512_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+  float max = _mm512_reduce_max_ps(m);
+  for (; i < n; ++i) max = std::fmax(max, x[i]);
+  const __m512 vmax = _mm512_set1_ps(max);
+  // The sum accumulates in double, as the reference does.
+  __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+  for (i = 0; i + 16 <= n; i += 16) {
+    const __m512 e = Exp(_mm512_sub_ps(_mm512_loadu_ps(x + i), vmax));
+    _mm512_storeu_ps(x + i, e);
+    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    s1 = _mm512_add_pd(s1,
+                       _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_shuffle_f32x4(e, e, 0xee))));
+  }
+  alignas(64) double lanes[8];
+  _mm512_store_pd(lanes, _mm512_add_pd(s0, s1));
+  double sum = 0.0;
+  for (double l : lanes) sum += l;
+  for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+  for (i = 0; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+  for (; i < n; ++i) x[i] *= static_cast<float>(1.0 / sum);
 }
 
 void FromF32(DType type, const float* x, void* out, int64_t n) {

@@ -10,11 +10,15 @@ namespace slimlm::kernels {
 
 namespace avx512 {
 void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps);
+void SiluGate(const float* gate, const float* up, float* out, int64_t n);
+void Softmax(float* x, int64_t n);
 void FromF32(DType type, const float* x, void* out, int64_t n);
 }  // namespace avx512
 
 namespace avx2 {
 void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps);
+void SiluGate(const float* gate, const float* up, float* out, int64_t n);
+void Softmax(float* x, int64_t n);
 void FromF32(DType type, const float* x, void* out, int64_t n);
 }  // namespace avx2
 

@@ -1,5 +1,6 @@
 // The AVX-512 kernel table: fast paths where they exist, the references elsewhere.
 #include "kernels/ref/ref_kernels.h"
+#include "kernels/x86/attention_x86.h"
 #include "kernels/x86/kernels_x86.h"
 #include "kernels/x86/ops_x86.h"
 
@@ -17,6 +18,10 @@ const KernelTable& Table() {
     t.matmul = MatMul;
     t.from_f32 = FromF32;
     t.rms_norm = RmsNorm;
+    t.silu_gate = SiluGate;
+    t.softmax = Softmax;
+    t.attention = Attention;
+    t.flash_attention = FlashAttention;
     return t;
   }();
   return table;
