@@ -84,7 +84,7 @@ Status Convert(const ConvertArgs& args) {
   if (type) SLIMLM_RETURN_IF_ERROR(ConvertMatrices(&store, *type));
   // Provenance: where this file came from.
   Metadata& md = store.metadata();
-  md.Set("slimlm.version", MetaValue::String("0.1.0"));
+  md.Set("slimlm.version", MetaValue::String(std::string(kSlimlmVersion)));
   md.Set("slimlm.source.file", MetaValue::String(args.in));
   md.Set("slimlm.source.format", MetaValue::String(store.source_format));
   if (to == "gguf") {

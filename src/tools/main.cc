@@ -11,8 +11,6 @@
 namespace slimlm::tools {
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
-
 std::string Overview() {
   std::string text = "usage: slimlm <command> [options]\n\ncommands:\n";
   for (const CommandSpec& c : AllCommands())
@@ -28,7 +26,7 @@ int Main(int argc, char** argv) {
   }
   std::string first = argv[1];
   if (first == "--version" || first == "version") {
-    fmt::print("slimlm {}\n", kVersion);
+    fmt::print("slimlm {}\n", kSlimlmVersion);
     return kExitOk;
   }
   if (first == "help" || first == "--help" || first == "-h") {

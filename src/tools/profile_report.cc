@@ -13,8 +13,9 @@ Result<ProfileLimits> MeasureProfileLimits(int threads) {
   ProfileLimits limits;
   limits.threads = threads;
   ThreadPool pool(threads);
-  SLIMLM_ASSIGN_OR_RETURN(auto probe, kernels::ReadBandwidthProbe::Create(pool, size_t{256} << 20));
-  limits.read_gbs = probe->Measure(pool, 3).best;
+  SLIMLM_ASSIGN_OR_RETURN(auto probe,
+                          kernels::ReadBandwidthProbe::Create(pool, kernels::kQuickProbeBytes));
+  limits.read_gbs = probe->Measure(pool, kernels::kQuickProbeReps).best;
   limits.fma_gflops = kernels::MeasureFmaThroughput(pool, 0.005, 10).best;
   limits.int8_gops = kernels::MeasureInt8Throughput(pool, 0.005, 10).best;
   return limits;

@@ -45,6 +45,7 @@ std::vector<std::vector<float>> RunContext(const Model& model, const std::vector
   o.n_threads = threads;
   o.n_batch = chunk;
   o.all_logits = true;
+  o.kv_type_k = o.kv_type_v = DType::kF32;  // The naive forward keeps float keys and values.
   auto ctx = Context::Create(model, o);
   EXPECT_TRUE(ctx.ok());
   std::vector<std::vector<float>> out;

@@ -45,6 +45,8 @@ class Stories260K : public ::testing::TestWithParam<Format> {
     o.n_threads = 2;
     o.all_logits = all_logits;
     o.n_batch = n_batch;
+    // The reference keeps keys and values in float; so does this test.
+    o.kv_type_k = o.kv_type_v = DType::kF32;
     auto ctx = Context::Create(*model_, o);
     EXPECT_TRUE(ctx.ok()) << ctx.status().message();
     return std::move(*ctx);

@@ -91,8 +91,9 @@ TEST(Cli, BadOptionValueIsAUsageError) {
 TEST(Cli, HelpDescribesCommands) {
   auto r = RunSlimlm({"help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* c : {"run", "info", "tokenize", "convert", "init"})
+  for (const char* c : {"run", "info", "tokenize", "convert", "init", "hw", "bench"}) {
     EXPECT_THAT(r.out, HasSubstr(c));
+  }
   r = RunSlimlm({"help", "run"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("--temp"));

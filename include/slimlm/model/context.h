@@ -24,8 +24,8 @@ struct ContextOptions {
   int n_threads = 0;        // 0: the number of physical cores.
   int64_t n_batch = 256;    // Most tokens processed in one forward step (longer inputs are split).
   bool all_logits = false;  // Keep logits of every token of an Eval (perplexity, scoring).
-  DType kv_type_k = DType::kF32;  // Type of cached keys: f32, f16 or q8_0.
-  DType kv_type_v = DType::kF32;  // Type of cached values: f32, f16 or q8_0.
+  DType kv_type_k = DType::kF16;  // Type of cached keys: f32, f16 or q8_0.
+  DType kv_type_v = DType::kF16;  // Type of cached values: f32, f16 or q8_0.
   bool flash_attention = true;    // Tiled attention with an online softmax.
   // When set, every operation of the forward pass adds its time, bytes and operations here.
   OpProfile* profile = nullptr;
