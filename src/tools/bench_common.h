@@ -28,9 +28,10 @@ struct BenchArgs {
   std::string model;  // -m MODEL
   std::string n_prompt = "512";
   std::string n_gen = "128";
-  std::string threads;  // Empty: the number of physical cores.
-  std::string n_batch;  // Empty: ContextOptions' default.
-  std::string type_k;   // Empty: ContextOptions' default.
+  std::string n_depth = "0";  // -d: cached positions before each test.
+  std::string threads;        // Empty: the number of physical cores.
+  std::string n_batch;        // Empty: ContextOptions' default.
+  std::string type_k;         // Empty: ContextOptions' default.
   std::string type_v;
   std::string flash_attn;  // Empty: ContextOptions' default.
   int reps = 5;
@@ -53,8 +54,9 @@ struct BenchTest {
   bool flash_attn = true;
   int64_t n_prompt = 0;
   int64_t n_gen = 0;
+  int64_t n_depth = 0;  // Positions already in the KV cache when the test starts.
 
-  // "pp512" or "tg128".
+  // "pp512" or "tg128", with " @ d4096" at a depth (as llama-bench names them).
   std::string Name() const;
 };
 
@@ -89,8 +91,8 @@ struct ModelCosts {
 ModelCosts ComputeModelCosts(const Model& model, const std::string& filename);
 
 // KV-cache bytes a tg test reads per token on average: position p reads p + 1 cached rows of
-// keys and values in every layer, so n_gen tokens from an empty cache read (n_gen + 1) / 2 rows
-// on average.
+// keys and values in every layer, so n_gen tokens after n_depth cached positions read
+// n_depth + (n_gen + 1) / 2 rows on average.
 double KvBytesPerToken(const ModelCosts& costs, const BenchTest& test);
 
 // The measurements of one test.

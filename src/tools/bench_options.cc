@@ -88,7 +88,8 @@ Status ReadExtras(BenchArgs& args) {
 }  // namespace
 
 std::string BenchTest::Name() const {
-  return n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+  std::string name = n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+  return n_depth > 0 ? fmt::format("{} @ d{}", name, n_depth) : name;
 }
 
 Result<std::vector<BenchTest>> PlanBenchTests(BenchArgs& args) {
@@ -102,6 +103,7 @@ Result<std::vector<BenchTest>> PlanBenchTests(BenchArgs& args) {
   constexpr int64_t kMaxTokens = int64_t{1} << 20;
   SLIMLM_ASSIGN_OR_RETURN(auto prompts, ParseIntList("-p", args.n_prompt, 512, 0, kMaxTokens));
   SLIMLM_ASSIGN_OR_RETURN(auto gens, ParseIntList("-n", args.n_gen, 128, 0, kMaxTokens));
+  SLIMLM_ASSIGN_OR_RETURN(auto depths, ParseIntList("-d", args.n_depth, 0, 0, kMaxTokens));
   SLIMLM_ASSIGN_OR_RETURN(
       auto threads, ParseIntList("-t", args.threads, std::min(PhysicalCoreCount(), cpus), 1, cpus));
   SLIMLM_ASSIGN_OR_RETURN(auto batches,
@@ -116,17 +118,19 @@ Result<std::vector<BenchTest>> PlanBenchTests(BenchArgs& args) {
       for (DType k : types_k) {
         for (DType v : types_v) {
           for (int64_t fa : fas) {
-            BenchTest base{static_cast<int>(t), b, k, v, fa != 0, 0, 0};
-            // As llama-bench: a length of 0 means no such test.
-            for (int64_t p : prompts) {
-              if (p == 0) continue;
-              tests.push_back(base);
-              tests.back().n_prompt = p;
-            }
-            for (int64_t n : gens) {
-              if (n == 0) continue;
-              tests.push_back(base);
-              tests.back().n_gen = n;
+            for (int64_t d : depths) {
+              BenchTest base{static_cast<int>(t), b, k, v, fa != 0, 0, 0, d};
+              // As llama-bench: a length of 0 means no such test.
+              for (int64_t p : prompts) {
+                if (p == 0) continue;
+                tests.push_back(base);
+                tests.back().n_prompt = p;
+              }
+              for (int64_t n : gens) {
+                if (n == 0) continue;
+                tests.push_back(base);
+                tests.back().n_gen = n;
+              }
             }
           }
         }
@@ -140,11 +144,15 @@ Result<std::vector<BenchTest>> PlanBenchTests(BenchArgs& args) {
 Status CheckTestsFitModel(const Model& model, const std::vector<BenchTest>& tests) {
   const int64_t n_ctx = model.config().context_length;
   std::vector<std::pair<DType, DType>> checked;
+  bool warned = false;
   for (const BenchTest& t : tests) {
-    const int64_t positions = t.n_prompt + t.n_gen;
-    if (n_ctx > 0 && positions > n_ctx) {
-      return InvalidArgumentError("{}: {} {} tokens do not fit the model's context of {}", t.Name(),
-                                  t.n_prompt > 0 ? "-p" : "-n", positions, n_ctx);
+    // Past the trained context RoPE keeps rotating, so speed is still measurable; quality is
+    // not what this measures, so it is a warning, not an error (llama.cpp does the same).
+    const int64_t positions = t.n_depth + t.n_prompt + t.n_gen;
+    if (n_ctx > 0 && positions > n_ctx && !warned) {
+      fmt::print(stderr, "warning: {}: {} positions exceed the model's trained context of {}\n",
+                 t.Name(), positions, n_ctx);
+      warned = true;
     }
     // A one-position context is enough for Context::Create to check the cache types.
     if (std::find(checked.begin(), checked.end(), std::pair(t.type_k, t.type_v)) != checked.end()) {

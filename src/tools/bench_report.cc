@@ -20,7 +20,7 @@ const std::vector<Column>& Columns() {
       {"model", 22, false},       {"size", 10, true},    {"params", 8, true},
       {"backend", 10, false},     {"threads", 7, true},  {"n_batch", 7, true},
       {"type_k", 6, false},       {"type_v", 6, false},  {"fa", 2, true},
-      {"test", 8, true},          {"t/s", 18, true},     {"GB/s before/after", 17, true},
+      {"test", 14, true},         {"t/s", 18, true},     {"GB/s before/after", 17, true},
       {"tg bound t/s", 12, true}, {"of bound", 8, true},
   };
   return columns;
@@ -96,7 +96,7 @@ nlohmann::json RecordJson(const ModelCosts& costs, const BenchRecord& r) {
       {"flash_attn", t.flash_attn},
       {"n_prompt", t.n_prompt},
       {"n_gen", t.n_gen},
-      {"n_depth", 0},
+      {"n_depth", t.n_depth},
       {"test_time", r.test_time},
       {"avg_ns", static_cast<uint64_t>(r.avg_ns)},
       {"stddev_ns", static_cast<uint64_t>(r.stddev_ns)},

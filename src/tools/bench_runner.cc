@@ -103,7 +103,8 @@ ModelCosts ComputeModelCosts(const Model& model, const std::string& filename) {
 double KvBytesPerToken(const ModelCosts& costs, const BenchTest& test) {
   const double row = static_cast<double>(RowBytes(test.type_k, costs.kv_dim) +
                                          RowBytes(test.type_v, costs.kv_dim));
-  return row * static_cast<double>(costs.n_layers) * static_cast<double>(test.n_gen + 1) / 2.0;
+  return row * static_cast<double>(costs.n_layers) *
+         (static_cast<double>(test.n_depth) + static_cast<double>(test.n_gen + 1) / 2.0);
 }
 
 BenchRunner::BenchRunner(const Model& model, const ModelCosts& costs, const BenchArgs& args)
@@ -129,7 +130,7 @@ double BenchRunner::ProbeBandwidth(int threads) {
 Result<BenchRecord> BenchRunner::Run(const BenchTest& test,
                                      FunctionRef<void(int64_t, int64_t)> progress) {
   ContextOptions options;
-  options.n_ctx = std::max<int64_t>(1, test.n_prompt + test.n_gen);
+  options.n_ctx = std::max<int64_t>(1, test.n_depth + test.n_prompt + test.n_gen);
   options.n_threads = test.threads;
   options.n_batch = test.n_batch;
   options.kv_type_k = test.type_k;
@@ -141,10 +142,16 @@ Result<BenchRecord> BenchRunner::Run(const BenchTest& test,
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(model_.config().n_vocab) - 1);
   std::vector<int32_t> tokens(static_cast<size_t>(std::max(test.n_prompt, test.n_gen)));
   for (int32_t& t : tokens) t = pick(rng);
+  // The depth is filled once, untimed; each run then starts from it (llama-bench's -d).
+  if (test.n_depth > 0) {
+    std::vector<int32_t> depth(static_cast<size_t>(test.n_depth));
+    for (int32_t& t : depth) t = pick(rng);
+    SLIMLM_RETURN_IF_ERROR(ctx->Eval(depth));
+  }
   // One run: the whole prompt in one Eval (split into n_batch steps inside), or n_gen
-  // single-token Evals from an empty cache, as llama-bench's tg does.
+  // single-token Evals, after the depth, as llama-bench's tg does.
   auto run = [&](int64_t n_gen) -> Result<double> {
-    ctx->Reset();
+    ctx->Truncate(test.n_depth);
     Timer timer;
     if (test.n_prompt > 0) {
       SLIMLM_RETURN_IF_ERROR(ctx->Eval(tokens));

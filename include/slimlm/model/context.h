@@ -66,13 +66,19 @@ class Context {
   // Runs one step of n tokens (n <= n_batch) at positions n_past_ ...; keeps logits of the last
   // token, or of all n when all_logits.
   void Forward(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits);
+  // Calls fn over ranges of the n tokens of a step, on the pool when there is enough work.
+  void ForTokens(int64_t n, int64_t work_per_token, FunctionRef<void(int64_t t0, int64_t t1)> fn);
+  // x += y over n rows of `width`.
+  void AddRows(float* x, const float* y, int64_t n, int64_t width);
   // y = RMSNorm of each of n rows of width dim.
   void RmsNormRows(const float* x, const float* w, float* y, int64_t n);
   // Biases, QK norm, RoPE on the step's q and k, and k, v into the cache.
   void PrepareAttention(const LayerWeights& w, int64_t layer, int64_t n);
+  void PrepareAttentionTokens(const LayerWeights& w, int64_t layer, int64_t t0, int64_t t1);
   void Attention(int64_t layer, int64_t n, const float* q, float* out);
   // y: (n, w.rows) = x: (n, w.cols) times w transposed, rows split across the pool.
-  void MatMul(const Linear& w, const float* x, int64_t n, float* y);
+  // same_input: x is the previous product's input, unchanged (its conversion is reused).
+  void MatMul(const Linear& w, const float* x, int64_t n, float* y, bool same_input = false);
 
   const Model& model_;
   const kernels::KernelTable& kernels_;
@@ -80,6 +86,7 @@ class Context {
   int64_t n_ctx_;
   int64_t n_past_ = 0;
   int64_t last_eval_tokens_ = 0;
+  bool act_quantized_ = false;  // Form of the activations last converted for a product.
   ThreadPool pool_;
   std::unique_ptr<Scratch> s_;
 };

@@ -30,7 +30,9 @@ Result<ModelPreset> FindPreset(const std::string& name);
 
 struct InitOptions {
   uint64_t seed = 0;
-  DType type = DType::kF32;  // Type of the weight matrices; norms and biases stay f32.
+  // Type of the weight matrices; norms and biases stay f32, and a separate output matrix of a
+  // q4_0 model is q8_0 (llama.cpp's default mixes keep it at higher precision too).
+  DType type = DType::kF32;
   // Tokenizer keys to include (e.g. read from a tokenizer file); null: a synthetic byte-level
   // vocabulary of the preset's size. The model's vocabulary grows to the tokenizer's size.
   const Metadata* tokenizer = nullptr;

@@ -116,8 +116,21 @@ void Int8Tile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_by
   // would otherwise form one long dependency chain. Integer sums are exact, so the split does
   // not change any result.
   constexpr int kAcc = TT >= 4 ? 1 : (TT >= 2 ? 2 : 4);
-  packed::Int8ActivationRow xr[TT];
-  for (int t = 0; t < TT; ++t) xr[t] = packed::ViewInt8Activations(x + t * x_row_bytes, k);
+  // One base pointer per token; the scales and sums of a row sit at fixed offsets from its
+  // values (int8_activations.h), which keeps the pointers in registers.
+  const int8_t* xq[TT];
+  for (int t = 0; t < TT; ++t) xq[t] = reinterpret_cast<const int8_t*>(x + t * x_row_bytes);
+  const int64_t d_offset = k, s_offset = k + (k / 32) * 4;
+  auto scale_of = [&](int t, int64_t b) {
+    float v;
+    std::memcpy(&v, xq[t] + d_offset + b * 4, sizeof(v));
+    return v;
+  };
+  auto sum_of = [&](int t, int64_t b) {
+    int32_t v;
+    std::memcpy(&v, xq[t] + s_offset + b * 4, sizeof(v));
+    return v;
+  };
   __m512 accf[TT];
   for (int t = 0; t < TT; ++t) accf[t] = _mm512_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0f);
@@ -138,11 +151,11 @@ void Int8Tile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_by
         const __m512i lo = _mm512_and_si512(v, low4);
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         for (int t = 0; t < TT; ++t) {
-          const int8_t* xq = xr[t].q + b * 32;
+          const int8_t* xb = xq[t] + b * 32;
           __m512i& a0 = acc[t][(2 * p) % kAcc];
           __m512i& a1 = acc[t][(2 * p + 1) % kAcc];
-          a0 = _mm512_dpbusd_epi32(a0, lo, _mm512_set1_epi32(Load32(xq + 4 * p)));
-          a1 = _mm512_dpbusd_epi32(a1, hi, _mm512_set1_epi32(Load32(xq + 16 + 4 * p)));
+          a0 = _mm512_dpbusd_epi32(a0, lo, _mm512_set1_epi32(Load32(xb + 4 * p)));
+          a1 = _mm512_dpbusd_epi32(a1, hi, _mm512_set1_epi32(Load32(xb + 16 + 4 * p)));
         }
       }
     } else {
@@ -150,7 +163,7 @@ void Int8Tile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_by
         const __m512i v = _mm512_loadu_si512(rec + q * 64);
         for (int t = 0; t < TT; ++t) {
           __m512i& a = acc[t][q % kAcc];
-          a = _mm512_dpbusd_epi32(a, v, _mm512_set1_epi32(Load32(xr[t].q + b * 32 + 4 * q)));
+          a = _mm512_dpbusd_epi32(a, v, _mm512_set1_epi32(Load32(xq[t] + b * 32 + 4 * q)));
         }
       }
     }
@@ -159,9 +172,9 @@ void Int8Tile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_by
     for (int t = 0; t < TT; ++t) {
       __m512i sum = acc[t][0];
       for (int a = 1; a < kAcc; ++a) sum = _mm512_add_epi32(sum, acc[t][a]);
-      const __m512i exact = _mm512_sub_epi32(sum, _mm512_set1_epi32(kOffset * xr[t].s[b]));
+      const __m512i exact = _mm512_sub_epi32(sum, _mm512_set1_epi32(kOffset * sum_of(t, b)));
       accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact),
-                                _mm512_mul_ps(ws, _mm512_set1_ps(xr[t].d[b])), accf[t]);
+                                _mm512_mul_ps(ws, _mm512_set1_ps(scale_of(t, b))), accf[t]);
     }
   }
   for (int t = 0; t < TT; ++t) _mm512_mask_storeu_ps(y + t * ldy, mask, accf[t]);
