@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "model/rope.h"
+#include "slimlm/core/aligned_bytes.h"
 #include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm {
@@ -28,8 +29,8 @@ struct Context::Scratch {
   std::vector<float> logits;  // (n_vocab) or (n_batch, n_vocab) with all_logits
   // KV cache, head-major: (n_layers, n_kv_heads, n_ctx) rows of head_dim values in the key /
   // value type, so that attention for one head reads contiguous memory.
-  std::vector<uint8_t> k_cache;
-  std::vector<uint8_t> v_cache;
+  AlignedBytes k_cache;
+  AlignedBytes v_cache;
   size_t k_row_bytes = 0;  // One head at one position.
   size_t v_row_bytes = 0;
   std::unique_ptr<RopeAngles> rope;
@@ -108,8 +109,11 @@ Result<std::unique_ptr<Context>> Context::Create(const Model& model,
     s.k_row_bytes = RowBytes(options.kv_type_k, c.head_dim);
     s.v_row_bytes = RowBytes(options.kv_type_v, c.head_dim);
     const size_t rows = static_cast<size_t>(c.n_layers * c.n_kv_heads) * static_cast<size_t>(n_ctx);
-    s.k_cache.assign(rows * s.k_row_bytes, 0);
-    s.v_cache.assign(rows * s.v_row_bytes, 0);
+    s.k_cache = AlignedBytes(rows * s.k_row_bytes);
+    s.v_cache = AlignedBytes(rows * s.v_row_bytes);
+    // Every page written now keeps page faults out of the first steps.
+    std::memset(s.k_cache.data(), 0, s.k_cache.size());
+    std::memset(s.v_cache.data(), 0, s.v_cache.size());
   } catch (const std::bad_alloc&) {
     return ResourceExhaustedError("out of memory allocating a context of {} positions", n_ctx);
   }
@@ -233,7 +237,7 @@ void Context::Attention(int64_t layer, int64_t n, const float* q, float* out) {
               rows_read * 4.0 * static_cast<double>(c.n_heads * c.head_dim));
   const int64_t group = c.n_heads / c.n_kv_heads;
   // The n_ctx rows of one (layer, head), contiguous.
-  auto rows_of = [&](const std::vector<uint8_t>& cache, size_t row_bytes, int64_t h) {
+  auto rows_of = [&](AlignedBytes& cache, size_t row_bytes, int64_t h) {
     return cache.data() + static_cast<size_t>((layer * c.n_kv_heads + h) * n_ctx_) * row_bytes;
   };
   const auto attention = options_.flash_attention ? kernels_.flash_attention : kernels_.attention;

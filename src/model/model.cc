@@ -1,9 +1,7 @@
 #include "slimlm/model/model.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
-#include <cstdlib>
+#include <new>
 
 #include <fmt/core.h>
 
@@ -12,20 +10,6 @@
 
 namespace slimlm {
 namespace {
-
-// 64-byte aligned storage for packed weights; null when out of memory.
-// Packed weights are streamed from memory once per token; 2 MiB pages (where the system grants
-// them) spare the TLB misses of 4 KiB pages, worth about a fifth of the read bandwidth here.
-std::shared_ptr<uint8_t> AllocateAligned(size_t bytes) {
-  constexpr size_t kHugePage = size_t{2} << 20;
-  const bool huge = bytes >= kHugePage;
-  const size_t alignment = huge ? kHugePage : 64;
-  const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
-  void* p = std::aligned_alloc(alignment, rounded);
-  if (p == nullptr) return nullptr;
-  if (huge) ::madvise(p, rounded, MADV_HUGEPAGE);
-  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
-}
 
 std::string FormatBytesShort(size_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
@@ -151,8 +135,10 @@ Status Model::PackWeights() {
     kernels::Matrix& m = linear->matrix;
     const size_t bytes = k.packed_bytes(m.dtype, m.rows, m.cols);
     if (bytes == 0) continue;
-    std::shared_ptr<uint8_t> buffer = AllocateAligned(bytes);
-    if (!buffer) {
+    AlignedBytes buffer;
+    try {
+      buffer = AlignedBytes(bytes);
+    } catch (const std::bad_alloc&) {
       return ResourceExhaustedError("{}: out of memory packing {} weights for the {} kernels",
                                     store_.source_path, FormatBytesShort(bytes),
                                     kernels::IsaName(k.isa));
@@ -160,9 +146,9 @@ Status Model::PackWeights() {
     const int64_t groups = (m.rows + k.row_block - 1) / k.row_block;
     pool.ParallelFor(groups, [&](int64_t g0, int64_t g1, int) {
       k.pack(m.dtype, m.data, m.row_bytes, m.rows, m.cols, g0 * k.row_block,
-             std::min(m.rows, g1 * k.row_block), buffer.get());
+             std::min(m.rows, g1 * k.row_block), buffer.data());
     });
-    m.data = buffer.get();
+    m.data = buffer.data();
     m.packed = true;
     packed_bytes_ += bytes;
     packed_.push_back(std::move(buffer));

@@ -1,6 +1,7 @@
 // slimlm bench: pp and tg tokens/s over threads, batch sizes, KV-cache types and attention
 // kinds, like llama-bench, each figure beside the bandwidth measured just before and after it.
 #include <cstdio>
+#include <map>
 
 #include <fmt/core.h>
 
@@ -9,6 +10,7 @@
 #include "tools/bench_common.h"
 #include "tools/command.h"
 #include "tools/common.h"
+#include "tools/profile_report.h"
 
 namespace slimlm::tools {
 namespace {
@@ -27,6 +29,7 @@ Status Bench(BenchArgs& args) {
   SLIMLM_RETURN_IF_ERROR(runner.Init());
   if (args.output == "md") Emit(MarkdownHeader());
   nlohmann::json records = nlohmann::json::array();
+  std::map<int, ProfileLimits> limits;  // --profile: measured once per thread count.
   for (size_t i = 0; i < tests.size(); ++i) {
     const BenchTest& t = tests[i];
     Result<BenchRecord> record = [&] {
@@ -40,6 +43,16 @@ Status Bench(BenchArgs& args) {
     if (args.output == "md") Emit(MarkdownRow(costs, *record));
     if (args.output == "jsonl") Emit(RecordJson(costs, *record).dump() + "\n");
     records.push_back(RecordJson(costs, *record));
+    if (args.profile) {
+      // On stderr, beside the progress lines, so that the table or JSON on stdout stays whole.
+      if (!limits.contains(t.threads)) {
+        SLIMLM_ASSIGN_OR_RETURN(limits[t.threads], MeasureProfileLimits(t.threads));
+      }
+      const std::string title =
+          fmt::format("{} t={} {}/{} fa={}", t.Name(), t.threads, DTypeName(t.type_k),
+                      DTypeName(t.type_v), t.flash_attn ? 1 : 0);
+      fmt::print(stderr, "{}", FormatProfile(title, record->profile, limits[t.threads]));
+    }
   }
   if (args.output == "json") Emit(records.dump(2) + "\n");
   if (!args.json_file.empty()) {
@@ -103,6 +116,9 @@ CommandSpec BenchCommand() {
         app->add_option("--seed", args->seed, "Seed of the random token ids")
             ->capture_default_str();
         app->add_flag("--no-warmup", args->no_warmup, "Skip the warm-up run of every test");
+        app->add_flag("--profile", args->profile,
+                      "After each test, time, bytes and operations per operation type against "
+                      "the measured limits (on stderr)");
         app->allow_extras();
         return [args, app] {
           args->extras = app->remaining();

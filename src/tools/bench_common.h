@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "slimlm/core/function_ref.h"
+#include "slimlm/core/op_profile.h"
 #include "slimlm/core/status.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/kernels/probe.h"
@@ -41,6 +42,7 @@ struct BenchArgs {
   int64_t probe_mib = kernels::kQuickProbeBytes >> 20;  // Probe buffer; 0: no probes.
   int probe_reps = kernels::kQuickProbeReps;
   uint64_t seed = 42;
+  bool profile = false;  // --profile: per-operation tables after each test.
   bool no_warmup = false;
   std::vector<std::string> extras;  // What CLI11 left: the model and llama-bench's -fa/-ctk/-ctv.
 };
@@ -107,6 +109,7 @@ struct BenchRecord {
   double bytes_per_token = 0;  // tg: weights plus the average KV cache read.
   double bound_ts = 0;         // tg: mean(bw_before, bw_after) / bytes_per_token; 0: none.
   double matmul_gflops = 0;    // Achieved, counting the weight matrix products only.
+  OpProfile profile;           // --profile: the operations of the timed runs.
 };
 
 // Runs tests on one model. Keeps one Context per test (reset between repetitions, as

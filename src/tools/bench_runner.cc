@@ -171,6 +171,8 @@ Result<BenchRecord> BenchRunner::Run(const BenchTest& test,
   BenchRecord r;
   r.test = test;
   r.test_time = UtcNow();
+  // Only the timed runs are profiled: not the depth's prefill, not the warm-up.
+  if (args_.profile) ctx->set_profile(&r.profile);
   r.bw_before = ProbeBandwidth(test.threads);
   const double n_tokens = static_cast<double>(test.n_prompt + test.n_gen);
   for (int rep = 0; rep < args_.reps; ++rep) {
@@ -179,6 +181,7 @@ Result<BenchRecord> BenchRunner::Run(const BenchTest& test,
     r.samples_ts.push_back(n_tokens / seconds);
     progress(total - args_.reps + rep + 1, total);
   }
+  ctx->set_profile(nullptr);
   r.bw_after = ProbeBandwidth(test.threads);
   MeanAndStddev(r.samples_ns, &r.avg_ns, &r.stddev_ns);
   MeanAndStddev(r.samples_ts, &r.avg_ts, &r.stddev_ts);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -169,6 +171,33 @@ TEST(Bench, MarkdownTableAndLlamaBenchFlags) {
   EXPECT_EQ(records[0]["flash_attn"], false);
   EXPECT_EQ(records[0]["bandwidth_gbs_before"].get<double>(), 0.0) << "probes off";
   EXPECT_TRUE(records[0]["tg_bound_ts"].is_null());
+}
+
+// Calls of one operation in a --profile table (the number after its name at the start of a
+// line), or -1 when its row is missing.
+int64_t ProfileCalls(const std::string& text, const std::string& op) {
+  const size_t at = text.find("\n" + op + " ");
+  if (at == std::string::npos) return -1;
+  std::istringstream row(text.substr(at + 1 + op.size()));
+  int64_t calls = -1;
+  row >> calls;
+  return calls;
+}
+
+TEST(Bench, DepthAndProfileOfTheTimedRuns) {
+  auto r = RunSlimlm({"bench", TinyModel(), "-p", "0", "-n", "4", "-d", "16", "-r", "2", "-t", "1",
+                      "-o", "json", "--probe-mib", "0", "--profile"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto records = nlohmann::json::parse(r.out);  // The profile goes to stderr, not into the JSON.
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["n_depth"], 16);
+  EXPECT_EQ(records[0]["n_gen"], 4);
+  EXPECT_THAT(r.err, HasSubstr("tg4 @ d16 t=1"));
+  // Two timed runs of 4 tokens, 2 layers: neither the depth's prefill nor the warm-up counts.
+  EXPECT_EQ(ProfileCalls(r.err, "attention"), 2 * 4 * 2) << r.err;
+  EXPECT_EQ(ProfileCalls(r.err, "rms_norm"), 2 * 4 * (2 * 2 + 1)) << r.err;
+  // 7 products per layer and the output product, all f32 in the tiny model.
+  EXPECT_EQ(ProfileCalls(r.err, "matmul f32"), 2 * 4 * (7 * 2 + 1)) << r.err;
 }
 
 TEST(Bench, BadFlagsAreOneLineUsageErrors) {

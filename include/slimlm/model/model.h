@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "slimlm/core/aligned_bytes.h"
 #include "slimlm/core/status.h"
 #include "slimlm/formats/model_file.h"
 #include "slimlm/formats/weight_store.h"
@@ -98,7 +99,7 @@ class Model {
   const float* rope_freq_factors_ = nullptr;
   std::vector<LayerWeights> layers_;
   std::vector<std::vector<float>> converted_;     // f32 copies of vectors stored as f16 / bf16.
-  std::vector<std::shared_ptr<uint8_t>> packed_;  // Packed copies of weight matrices.
+  std::vector<AlignedBytes> packed_;  // Packed copies of weight matrices.
   size_t packed_bytes_ = 0;
 };
 

@@ -6,12 +6,14 @@
 //     int8 -> f32 times the block scale for q8_0) one 16-dimension slice at a time, transposed so
 //     that each register holds one dimension of 16 positions, and multiplied by broadcast query
 //     values for up to 8 heads. Each key row is read once for all heads, and no horizontal sums
-//     are needed: the result is a vector of 16 scores per head. Meanwhile the keys 32 rows ahead
-//     and this chunk's values are prefetched, so that memory latency overlaps the arithmetic.
+//     are needed: the result is a vector of 16 scores per head. f16 keys are transposed as 16-bit
+//     values before they are widened. Meanwhile the keys 128 rows ahead are prefetched, so that
+//     memory latency overlaps the arithmetic.
 //  2. Online softmax per head: the tile's maximum updates the running maximum m, the output
 //     accumulated so far is rescaled by exp(m_old - m_new), scores become exp(score - m).
-//  3. Values: each output block of up to 4 heads x 64 dimensions stays in 16 registers while the
-//     tile's value rows stream through.
+//  3. Values: each output block of up to 8 heads x 32 dimensions stays in 16 registers while the
+//     tile's value rows stream through (each value row is widened once per block of dimensions,
+//     not once per head), with the rows 128 ahead prefetched.
 // Attention is the same with one tile of n_kv positions; FlashAttention uses tiles of kFlashTile.
 // Loops over registers carry "#pragma GCC unroll" so that arrays of vectors stay in registers.
 
@@ -41,10 +43,13 @@ constexpr int kLanes = 16;
 // group * kFlashTile floats, and a tile of f16 keys and values for head_dim 64 (64 KB) stays in L2.
 constexpr int64_t kFlashTile = 256;
 constexpr int kScoreHeads = 8;  // Heads per pass of the score kernel (16 + 8 registers).
-constexpr int kValueHeads = 4;  // Heads x vectors per pass of the value kernel (16 registers).
-constexpr int kValueVectors = 4;
-// Chunks of positions between the keys being read and those being fetched (32 rows ahead).
-constexpr int64_t kPrefetchChunks = 2;
+constexpr int kValueHeads = 8;  // Heads x vectors per pass of the value kernel (16 registers).
+constexpr int kValueVectors = 2;
+// Chunks of positions between the keys being read and those being fetched (128 rows ahead),
+// and rows between the values being read and those being fetched: both measured, on a
+// stream from memory of head-major f16 rows of 64 (bench/kernels/attention_bench.cc).
+constexpr int64_t kPrefetchChunks = 8;
+constexpr int64_t kValuePrefetchRows = 128;
 
 __mmask16 FirstLanes(int64_t n) {
   return n >= kLanes ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1u);
@@ -103,6 +108,43 @@ inline void Transpose16(__m512 r[16]) {
   for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
+// In place: word j of r[i] becomes word i of r[j] (a 16 x 16 transpose of 16-bit values). f16
+// keys are transposed before they are widened: half the bytes of the f32 transpose, and 256-bit
+// shuffles, which leave more of the vector pipes to the multiply-adds.
+inline void Transpose16x16Words(__m256i r[16]) {
+  __m256i t[16];
+  // Within each 128-bit lane (columns 0-7 | 8-15), the classic 8 x 8 transpose of rows 0-7 and of
+  // rows 8-15: pairs of words, then pairs of pairs, then quadruples.
+#pragma GCC unroll 16
+  for (int h = 0; h < 16; h += 8) {
+#pragma GCC unroll 16
+    for (int i = 0; i < 8; i += 2) {
+      t[h + i] = _mm256_unpacklo_epi16(r[h + i], r[h + i + 1]);
+      t[h + i + 1] = _mm256_unpackhi_epi16(r[h + i], r[h + i + 1]);
+    }
+    // u[h + 2 p + s] (p: pair of rows 0-3 or 4-7 as p = 0, 1 ... ) built in r.
+#pragma GCC unroll 16
+    for (int i = 0; i < 8; i += 4) {
+      r[h + i] = _mm256_unpacklo_epi32(t[h + i], t[h + i + 2]);          // columns 0, 1
+      r[h + i + 1] = _mm256_unpackhi_epi32(t[h + i], t[h + i + 2]);      // columns 2, 3
+      r[h + i + 2] = _mm256_unpacklo_epi32(t[h + i + 1], t[h + i + 3]);  // columns 4, 5
+      r[h + i + 3] = _mm256_unpackhi_epi32(t[h + i + 1], t[h + i + 3]);  // columns 6, 7
+    }
+    // r[h + 0..3]: rows h .. h + 3; r[h + 4..7]: rows h + 4 .. h + 7. Column c of the 8 rows:
+#pragma GCC unroll 16
+    for (int c = 0; c < 4; ++c) {
+      t[h + 2 * c] = _mm256_unpacklo_epi64(r[h + c], r[h + 4 + c]);
+      t[h + 2 * c + 1] = _mm256_unpackhi_epi64(r[h + c], r[h + 4 + c]);
+    }
+  }
+  // t[c] holds column c (lane 0) and c + 8 (lane 1) of rows 0-7; t[8 + c] the same of rows 8-15.
+#pragma GCC unroll 16
+  for (int c = 0; c < 8; ++c) {
+    r[c] = _mm256_permute2x128_si256(t[c], t[8 + c], 0x20);
+    r[8 + c] = _mm256_permute2x128_si256(t[c], t[8 + c], 0x31);
+  }
+}
+
 // Scores of GB heads for up to 16 positions:
 //   k: n <= 16 key rows, k_stride bytes apart; q: GB query rows, q_stride floats apart
 //   s: GB rows, s_stride floats apart; s[g][i] = scale * q_g . k_i for i < n, -inf for i >= n.
@@ -115,6 +157,32 @@ void ScoreChunk(const uint8_t* k, size_t k_stride, int64_t n, const float* q, in
   for (int64_t j = 0; j * kLanes < head_dim; ++j) {
     const int64_t width = std::min<int64_t>(kLanes, head_dim - j * kLanes);
     const __mmask16 mask = FirstLanes(width);
+    if constexpr (T == DType::kF16) {
+      __m256i w[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < kLanes; ++i) {
+        w[i] = i < n ? _mm256_maskz_loadu_epi16(
+                           mask, reinterpret_cast<const uint16_t*>(k + i * k_stride) + kLanes * j)
+                     : _mm256_setzero_si256();
+      }
+      Transpose16x16Words(w);
+      float qj[GB * kLanes];
+#pragma GCC unroll 16
+      for (int g = 0; g < GB; ++g) {
+        _mm512_storeu_ps(qj + g * kLanes,
+                         _mm512_maskz_loadu_ps(mask, q + g * q_stride + j * kLanes));
+      }
+      asm volatile("" : : "r"(qj) : "memory");
+#pragma GCC unroll 16
+      for (int d = 0; d < kLanes; ++d) {
+        const __m512 c = _mm512_cvtph_ps(w[d]);
+#pragma GCC unroll 16
+        for (int g = 0; g < GB; ++g) {
+          acc[g] = _mm512_fmadd_ps(c, _mm512_set1_ps(qj[g * kLanes + d]), acc[g]);
+        }
+      }
+      continue;
+    }
     __m512 c[16];
     if (n == kLanes) {
 #pragma GCC unroll 16
@@ -163,26 +231,28 @@ constexpr std::array<ScoreFn, kScoreHeads> kScoreFns = {
     ScoreChunk<T, 5>, ScoreChunk<T, 6>, ScoreChunk<T, 7>, ScoreChunk<T, 8>};
 
 // Prefetches the cache lines of rows [r0, r1) of `bytes` bytes each, stride bytes apart.
+template <int Hint>
 void PrefetchRows(const void* base, size_t stride, size_t bytes, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     const char* row = static_cast<const char*>(base) + static_cast<size_t>(r) * stride;
-    for (size_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(row + offset, _MM_HINT_T0);
-    _mm_prefetch(row + bytes - 1, _MM_HINT_T0);
+    for (size_t offset = 0; offset < bytes; offset += 64) {
+      _mm_prefetch(row + offset, static_cast<_mm_hint>(Hint));
+    }
+    _mm_prefetch(row + bytes - 1, static_cast<_mm_hint>(Hint));
   }
 }
 
 // Scores of positions [t0, t0 + n) for every head: s: (group, s_stride), lanes past n are -inf.
-// While the arithmetic runs, the keys kPrefetchChunks chunks ahead and the values of this chunk
-// (which the value pass reads next) are fetched, so that memory latency overlaps the arithmetic.
+// While the arithmetic runs, the keys kPrefetchChunks chunks ahead are fetched, so that memory
+// latency overlaps the arithmetic.
 template <DType T>
 void ScoreTile(const AttentionArgs& a, int64_t t0, int64_t n, float* s, int64_t s_stride) {
   const uint8_t* k = static_cast<const uint8_t*>(a.k) + static_cast<size_t>(t0) * a.k_stride;
-  const size_t k_bytes = RowBytes(a.k_type, a.head_dim), v_bytes = RowBytes(a.v_type, a.head_dim);
+  const size_t k_bytes = RowBytes(a.k_type, a.head_dim);
   for (int64_t i = 0; i < n; i += kLanes) {
     const int64_t chunk = std::min<int64_t>(kLanes, n - i);
     const int64_t ahead = t0 + i + kPrefetchChunks * kLanes;
-    PrefetchRows(a.k, a.k_stride, k_bytes, ahead, std::min(ahead + kLanes, a.n_kv));
-    PrefetchRows(a.v, a.v_stride, v_bytes, t0 + i, t0 + i + chunk);
+    PrefetchRows<_MM_HINT_T0>(a.k, a.k_stride, k_bytes, ahead, std::min(ahead + kLanes, a.n_kv));
     for (int64_t g = 0; g < a.group; g += kScoreHeads) {
       const int64_t heads = std::min<int64_t>(kScoreHeads, a.group - g);
       kScoreFns<T>[heads - 1](k + static_cast<size_t>(i) * a.k_stride, a.k_stride, chunk,
@@ -193,11 +263,11 @@ void ScoreTile(const AttentionArgs& a, int64_t t0, int64_t n, float* s, int64_t 
 }
 
 // out[g][16 j0 .. 16 (j0 + DB)) += sum over t < n of p[g][t] * v_t[same lanes], for GB heads:
-//   v: n value rows, v_stride bytes apart; p: GB rows, p_stride floats apart
+//   v: n value rows of row_bytes, v_stride bytes apart; p: GB rows, p_stride floats apart
 //   out: GB rows, out_stride floats apart; the last vector is masked to `last`.
 template <DType T, int GB, int DB>
-void ValueBlock(const uint8_t* v, size_t v_stride, int64_t n, const float* p, int64_t p_stride,
-                float* out, int64_t out_stride, int64_t j0, __mmask16 last) {
+void ValueBlock(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, const float* p,
+                int64_t p_stride, float* out, int64_t out_stride, int64_t j0, __mmask16 last) {
   __m512 acc[GB][DB];
 #pragma GCC unroll 16
   for (int g = 0; g < GB; ++g) {
@@ -209,6 +279,13 @@ void ValueBlock(const uint8_t* v, size_t v_stride, int64_t n, const float* p, in
   }
   for (int64_t t = 0; t < n; ++t) {
     const uint8_t* row = v + static_cast<size_t>(t) * v_stride;
+    // The hardware prefetchers do not run far enough ahead of this loop; 16 KB ahead (for f16
+    // rows of 64) they do. Prefetches past the cache are harmless: they never fault.
+    if (j0 == 0) {
+      const char* ahead = reinterpret_cast<const char*>(row + kValuePrefetchRows * v_stride);
+      for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+      _mm_prefetch(ahead + row_bytes - 1, _MM_HINT_T0);
+    }
     __m512 x[DB];
 #pragma GCC unroll 16
     for (int i = 0; i < DB; ++i) x[i] = LoadRow<T>(row, j0 + i, i == DB - 1 ? last : 0xffff);
@@ -229,28 +306,30 @@ void ValueBlock(const uint8_t* v, size_t v_stride, int64_t n, const float* p, in
   }
 }
 
-using ValueFn = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, float*, int64_t,
-                         int64_t, __mmask16);
+using ValueFn = void (*)(const uint8_t*, size_t, size_t, int64_t, const float*, int64_t, float*,
+                         int64_t, int64_t, __mmask16);
 
 template <DType T, int GB>
-constexpr std::array<ValueFn, kValueVectors> kValueRow = {
-    ValueBlock<T, GB, 1>, ValueBlock<T, GB, 2>, ValueBlock<T, GB, 3>, ValueBlock<T, GB, 4>};
+constexpr std::array<ValueFn, kValueVectors> kValueRow = {ValueBlock<T, GB, 1>,
+                                                          ValueBlock<T, GB, 2>};
 
 template <DType T>
 constexpr std::array<std::array<ValueFn, kValueVectors>, kValueHeads> kValueFns = {
-    kValueRow<T, 1>, kValueRow<T, 2>, kValueRow<T, 3>, kValueRow<T, 4>};
+    kValueRow<T, 1>, kValueRow<T, 2>, kValueRow<T, 3>, kValueRow<T, 4>,
+    kValueRow<T, 5>, kValueRow<T, 6>, kValueRow<T, 7>, kValueRow<T, 8>};
 
 // out[g] += sum over positions [t0, t0 + n) of p[g][t - t0] * v_t, for every head.
 template <DType T>
 void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
   const uint8_t* v = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(t0) * a.v_stride;
+  const size_t row_bytes = RowBytes(a.v_type, a.head_dim);
   const int64_t vectors = (a.head_dim + kLanes - 1) / kLanes;
   const __mmask16 tail = FirstLanes(a.head_dim - (vectors - 1) * kLanes);
   for (int64_t g = 0; g < a.group; g += kValueHeads) {
     const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
     for (int64_t j = 0; j < vectors; j += kValueVectors) {
       const int64_t count = std::min<int64_t>(kValueVectors, vectors - j);
-      kValueFns<T>[heads - 1][count - 1](v, a.v_stride, n, p + g * p_stride, p_stride,
+      kValueFns<T>[heads - 1][count - 1](v, a.v_stride, row_bytes, n, p + g * p_stride, p_stride,
                                          a.out + g * a.head_dim, a.head_dim, j,
                                          j + count == vectors ? tail : 0xffff);
     }
