@@ -98,8 +98,8 @@ class Model {
   const float* output_norm_ = nullptr;
   const float* rope_freq_factors_ = nullptr;
   std::vector<LayerWeights> layers_;
-  std::vector<std::vector<float>> converted_;     // f32 copies of vectors stored as f16 / bf16.
-  std::vector<AlignedBytes> packed_;  // Packed copies of weight matrices.
+  std::vector<std::vector<float>> converted_;  // f32 copies of vectors stored as f16 / bf16.
+  std::vector<AlignedBytes> packed_;           // Packed copies of weight matrices.
   size_t packed_bytes_ = 0;
 };
 
