@@ -1,6 +1,11 @@
 #include "tools/common.h"
 
+#include <algorithm>
+
 #include <fmt/core.h>
+
+#include "slimlm/core/thread_pool.h"
+#include "slimlm/kernels/probe.h"
 
 namespace slimlm::tools {
 
@@ -11,8 +16,23 @@ void AddTokenizerOption(CLI::App* app, std::string* tokenizer_path) {
 }
 
 void AddThreadsOption(CLI::App* app, int* threads) {
-  app->add_option("-t,--threads", *threads, "Threads (0: the number of physical cores)")
+  app->add_option("-t,--threads", *threads,
+                  "Threads (0: the number of physical cores; more than the usable CPUs are "
+                  "clamped with a warning)")
       ->check(CLI::Range(0, 1024));
+}
+
+int ResolveThreads(int requested) {
+  const int cpus = kernels::UsableCpuCount();
+  if (requested <= 0) return std::min(PhysicalCoreCount(), cpus);
+  if (requested > cpus) {
+    // Threads beyond the CPUs only take turns on them, and the spinning workers of the pool
+    // would slow every step down.
+    fmt::print(stderr, "warning: -t {}: this process may use {} CPU{}; using {} threads\n",
+               requested, cpus, cpus == 1 ? "" : "s", cpus);
+    return cpus;
+  }
+  return requested;
 }
 
 Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,

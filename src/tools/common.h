@@ -16,6 +16,9 @@ namespace slimlm::tools {
 void AddTokenizerOption(CLI::App* app, std::string* tokenizer_path);
 // Declares -t/--threads N (0: physical cores).
 void AddThreadsOption(CLI::App* app, int* threads);
+// The thread count to use for -t: 0 becomes the physical cores, more than the usable CPUs is
+// clamped to them with a warning.
+int ResolveThreads(int requested);
 
 // Loads a model for a command; warns on stderr when its weights are random (slimlm init).
 Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,

@@ -35,7 +35,7 @@ Status Init(const InitArgs& args) {
   InitOptions options;
   options.seed = args.seed;
   options.type = *type;
-  options.n_threads = args.threads;
+  options.n_threads = ResolveThreads(args.threads);
   Metadata tokenizer;
   if (!args.tokenizer.empty()) {
     SLIMLM_RETURN_IF_ERROR(ReadTokenizerFile(args.tokenizer, 0, &tokenizer));

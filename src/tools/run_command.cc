@@ -63,7 +63,7 @@ Status Run(RunArgs args) {
 
   ContextOptions copts;
   copts.n_ctx = args.n_ctx;
-  copts.n_threads = args.threads;
+  copts.n_threads = ResolveThreads(args.threads);
   SLIMLM_ASSIGN_OR_RETURN(copts.kv_type_k, ParseKvType(args.kv_type));
   copts.kv_type_v = copts.kv_type_k;
   copts.flash_attention = !args.no_flash_attention;

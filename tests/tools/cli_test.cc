@@ -222,5 +222,29 @@ TEST(Cli, InitIsDeterministicAndSaysWeightsAreRandom) {
   ExpectOneLineError(r, "unknown preset 'huge'");
 }
 
+TEST(Cli, ThreadCountsBeyondTheCpusAreClampedWithAWarning) {
+  std::string model = testing::MakeTempDir() + "/tiny.gguf";
+  ASSERT_EQ(RunSlimlm({"init", "--preset", "tiny", model}).exit_code, 0);
+  const std::vector<std::string> run = {"run", "-m", model,    "-p", "hello",
+                                        "-n",  "8",  "--temp", "0"};
+  auto one = RunSlimlm([&] {
+    auto a = run;
+    a.insert(a.end(), {"-t", "1"});
+    return a;
+  }());
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  auto many = RunSlimlm([&] {
+    auto a = run;
+    a.insert(a.end(), {"-t", "1000"});
+    return a;
+  }());
+  ASSERT_EQ(many.exit_code, 0) << many.err;
+  EXPECT_THAT(many.err, HasSubstr("warning: -t 1000: this process may use"));
+  // Float products sum every row in one fixed order, so the threads do not change the text.
+  EXPECT_EQ(many.out, one.out);
+  auto zero = RunSlimlm({"run", "-m", model, "-p", "hello", "-t", "-1"});
+  EXPECT_EQ(zero.exit_code, 2) << zero.err;
+}
+
 }  // namespace
 }  // namespace slimlm
