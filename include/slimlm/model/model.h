@@ -99,7 +99,7 @@ class Model {
   const float* rope_freq_factors_ = nullptr;
   std::vector<LayerWeights> layers_;
   std::vector<std::vector<float>> converted_;  // f32 copies of vectors stored as f16 / bf16.
-  std::vector<AlignedBytes> packed_;           // Packed copies of weight matrices.
+  AlignedBytes packed_;  // Packed copies of the weight matrices, one after the other.
   size_t packed_bytes_ = 0;
 };
 
