@@ -51,10 +51,23 @@ CpuFeatures Detect() {
     f.avxvnni = os_avx && (a & (1u << 4));
   }
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) && defined(__linux__)
+  // The bits are fixed by the kernel's ABI; older headers lack the names.
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  f.neon = (hwcap & HWCAP_ASIMD) != 0;
+  f.dotprod = f.neon && (hwcap & HWCAP_ASIMDDP) != 0;
+#elif defined(__aarch64__)
+  // Advanced SIMD is part of every AArch64 CPU; without the auxiliary vector the dot product
+  // instructions are assumed only where the compiler was told the target has them.
   f.neon = true;
-#if defined(__linux__) && defined(HWCAP_ASIMDDP)
-  f.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#if defined(__ARM_FEATURE_DOTPROD)
+  f.dotprod = true;
 #endif
 #endif
   return f;

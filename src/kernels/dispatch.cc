@@ -6,6 +6,9 @@
 #if defined(SLIMLM_KERNELS_X86)
 #include "kernels/x86/kernels_x86.h"
 #endif
+#if defined(SLIMLM_KERNELS_ARM)
+#include "kernels/arm/kernels_arm.h"
+#endif
 #include "slimlm/core/check.h"
 #include "slimlm/core/cpu_features.h"
 #include "slimlm/core/log.h"
@@ -67,6 +70,10 @@ const KernelTable* BuiltTable(Isa isa) {
       return &avx2::Table();
     case Isa::kAvx512:
       return &avx512::Table();
+#endif
+#if defined(SLIMLM_KERNELS_ARM)
+    case Isa::kNeon:
+      return &neon::Table();
 #endif
     default:
       return nullptr;

@@ -1,6 +1,6 @@
-// Every attention kernel (reference flash, AVX2 and AVX-512, plain and flash) against the reference
-// ref::Attention on random shapes, cache layouts and key/value types, with tolerances derived
-// from the float epsilon; their scratch use; and the vector exp they share.
+// Every attention kernel (reference flash, AVX2, AVX-512 and NEON, plain and flash) against the
+// reference ref::Attention on random shapes, cache layouts and key/value types, with tolerances
+// derived from the float epsilon; their scratch use; and the vector exp they share.
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -19,6 +19,9 @@
 #include "slimlm/tensor/quant_blocks.h"
 #if defined(__x86_64__)
 #include "kernels/x86/attention_x86.h"
+#endif
+#if defined(__aarch64__)
+#include "kernels/arm/kernels_arm.h"
 #endif
 
 namespace slimlm::kernels {
@@ -47,6 +50,12 @@ bool HasAvx512() {
   return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma && f.f16c;
 }
 #endif
+#if defined(__aarch64__)
+bool HasNeon() {
+  const CpuFeatures& f = GetCpuFeatures();
+  return f.neon && f.dotprod;
+}
+#endif
 
 std::vector<Path> Paths() {
   std::vector<Path> paths = {{"RefFlash", ref::FlashAttention, true, Always}};
@@ -55,6 +64,10 @@ std::vector<Path> Paths() {
   paths.push_back({"Avx2Flash", avx2::FlashAttention, true, HasAvx2});
   paths.push_back({"Avx512", avx512::Attention, false, HasAvx512});
   paths.push_back({"Avx512Flash", avx512::FlashAttention, true, HasAvx512});
+#endif
+#if defined(__aarch64__)
+  paths.push_back({"Neon", neon::Attention, false, HasNeon});
+  paths.push_back({"NeonFlash", neon::FlashAttention, true, HasNeon});
 #endif
   return paths;
 }
@@ -294,7 +307,7 @@ INSTANTIATE_TEST_SUITE_P(Paths, AttentionTest, testing::ValuesIn(AllPaths()),
                            return param.param.name;
                          });
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 // Float bits as an integer line on which adjacent floats differ by 1 (negative ones below zero).
 int64_t Ordered(float x) {
   int32_t i;
@@ -336,7 +349,9 @@ void ExpectExpAccurate(void (*exp_row)(const float*, float*, int64_t)) {
   testing::Test::RecordProperty("max_ulps", static_cast<int>(worst));
   std::printf("max error %lld ulp over %zu inputs\n", static_cast<long long>(worst), x.size());
 }
+#endif
 
+#if defined(__x86_64__)
 TEST(AttentionExp, Avx2WithinTwoUlp) {
   if (!HasAvx2()) GTEST_SKIP() << "no AVX2";
   ExpectExpAccurate(avx2::ExpRow);
@@ -345,6 +360,13 @@ TEST(AttentionExp, Avx2WithinTwoUlp) {
 TEST(AttentionExp, Avx512WithinTwoUlp) {
   if (!HasAvx512()) GTEST_SKIP() << "no AVX-512";
   ExpectExpAccurate(avx512::ExpRow);
+}
+#endif
+
+#if defined(__aarch64__)
+TEST(AttentionExp, NeonWithinTwoUlp) {
+  if (!HasNeon()) GTEST_SKIP() << "no NEON with dot product";
+  ExpectExpAccurate(neon::ExpRow);
 }
 #endif
 

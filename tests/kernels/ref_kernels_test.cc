@@ -270,6 +270,28 @@ TEST(SiluGate, EveryPathMatchesFormulaOnOddSizes) {
   }
 }
 
+// Every path converts KV-cache rows exactly as RowFromF32 does, on odd lengths (whole blocks for
+// q8_0) and on values at the edges of f16: overflow to inf, subnormals, zeros of both signs.
+TEST(FromF32, EveryPathMatchesRowFromF32Exactly) {
+  std::mt19937 rng(19);
+  for (Isa isa : SupportedIsas()) {
+    const KernelTable& table = **KernelsFor(isa);
+    for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0}) {
+      for (int64_t n : {1, 7, 32, 33, 100, 1024}) {
+        if (!IsRowLengthValid(type, n)) continue;
+        std::vector<float> x = RandomVector(rng, n, 3.0f);
+        const float edges[] = {70000.0f, -65520.0f, 65504.0f, 1e-6f, -3e-8f, 0.0f, -0.0f, 1e-40f};
+        for (size_t i = 0; i < std::size(edges) && i < x.size(); ++i)
+          x[i * 3 % x.size()] = edges[i];
+        std::vector<uint8_t> out(RowBytes(type, n), 0xAB), expected(RowBytes(type, n), 0xCD);
+        table.from_f32(type, x.data(), out.data(), n);
+        RowFromF32(type, x.data(), expected.data(), n);
+        EXPECT_EQ(out, expected) << IsaName(isa) << " " << DTypeName(type) << " n=" << n;
+      }
+    }
+  }
+}
+
 // Reference attention on f32 keys and values against a double-precision softmax-weighted sum,
 // for grouped query heads reading one interleaved cache row layout.
 TEST(Attention, ReferenceMatchesNaiveSoftmaxWeightedSum) {
