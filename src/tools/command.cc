@@ -7,7 +7,7 @@ namespace slimlm::tools {
 const std::vector<CommandSpec>& AllCommands() {
   static const std::vector<CommandSpec> commands = {
       RunCommand(),  InfoCommand(),  TokenizeCommand(), ConvertCommand(),
-      InitCommand(), BenchCommand(), HwCommand(),
+      InitCommand(), BenchCommand(), HwCommand(),       EvalCommand(),
   };
   return commands;
 }

@@ -42,6 +42,7 @@ CommandSpec ConvertCommand();
 CommandSpec InitCommand();
 CommandSpec HwCommand();
 CommandSpec BenchCommand();
+CommandSpec EvalCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -244,6 +245,39 @@ TEST(Cli, ThreadCountsBeyondTheCpusAreClampedWithAWarning) {
   EXPECT_EQ(many.out, one.out);
   auto zero = RunSlimlm({"run", "-m", model, "-p", "hello", "-t", "-1"});
   EXPECT_EQ(zero.exit_code, 2) << zero.err;
+}
+
+TEST(Cli, EvalPplPrintsLlamaPerplexityStyleFiguresAndJson) {
+  SLIMLM_REQUIRE_SHARED_DATA(kGguf);
+  SLIMLM_REQUIRE_SHARED_DATA("text/tinystories/TinyStories-valid.head.txt");
+  const std::string data = SharedDataPath("text/tinystories/TinyStories-valid.head.txt");
+  auto r = RunSlimlm(
+      {"eval", "ppl", SharedDataPath(kGguf), "--data", data, "-c", "128", "--chunks", "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("3 chunks of 128 tokens"));
+  EXPECT_THAT(r.out, HasSubstr("[1]"));
+  EXPECT_THAT(r.out, HasSubstr("Final estimate: PPL = "));
+  EXPECT_THAT(r.out, HasSubstr("bits per byte"));
+  auto j = RunSlimlm({"eval", "ppl", "-m", SharedDataPath(kGguf), "-f", data, "-c", "128",
+                      "--chunks", "3", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto result = nlohmann::json::parse(j.out);
+  EXPECT_EQ(result["chunks"], 3);
+  EXPECT_EQ(result["scored_tokens"], 3 * 63);
+  EXPECT_EQ(result["running_ppl"].size(), 3u);
+  // The same figure as the text output, to its printed precision.
+  EXPECT_THAT(r.out, HasSubstr(fmt::format("PPL = {:.4f}", result["ppl"].get<double>())));
+
+  std::string dir = testing::MakeTempDir();
+  ASSERT_TRUE(WriteFileAtomically(dir + "/short.txt", "Once upon a time.").ok());
+  ExpectOneLineError(
+      RunSlimlm({"eval", "ppl", SharedDataPath(kGguf), "--data", dir + "/short.txt"}),
+      "needs at least 1024");
+  auto missing = RunSlimlm({"eval", "ppl", SharedDataPath(kGguf), "--data", dir + "/nope.txt"});
+  EXPECT_EQ(missing.exit_code, 1);
+  ExpectOneLineError(missing, "nope.txt");
+  EXPECT_EQ(RunSlimlm({"eval", "ppl", SharedDataPath(kGguf)}).exit_code, 2) << "no --data";
+  EXPECT_EQ(RunSlimlm({"eval"}).exit_code, 2) << "no subcommand";
 }
 
 }  // namespace

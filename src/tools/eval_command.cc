@@ -1,0 +1,132 @@
+// slimlm eval: accuracy measured the way the community measures it. `eval ppl` is perplexity by
+// llama-perplexity's chunked method, with its standard error and bits per byte of text.
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "slimlm/core/file.h"
+#include "slimlm/core/progress.h"
+#include "slimlm/eval/perplexity.h"
+#include "tools/command.h"
+#include "tools/common.h"
+
+namespace slimlm::tools {
+namespace {
+
+struct PplArgs {
+  std::string model;
+  std::string data;
+  std::string tokenizer;
+  int64_t n_ctx = 512;
+  int64_t chunks = 0;
+  int64_t n_batch = 256;
+  int threads = 0;
+  std::string kv_type = "f16";
+  bool json = false;
+};
+
+Status Perplexity(const PplArgs& args) {
+  SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
+  SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.data));
+  SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, args.tokenizer, true));
+  const int64_t trained = model->config().context_length;
+  if (trained > 0 && args.n_ctx > trained) {
+    fmt::print(stderr,
+               "warning: -c {} exceeds the model's trained context of {}: the figure measures "
+               "the model past what it was trained for\n",
+               args.n_ctx, trained);
+  }
+  SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, eval::TokenizeText(*model, text));
+  eval::PerplexityOptions options;
+  options.n_ctx = args.n_ctx;
+  options.max_chunks = args.chunks;
+  options.n_batch = args.n_batch;
+  options.n_threads = ResolveThreads(args.threads);
+  options.kv_type_k = options.kv_type_v = kv_type;
+  Result<eval::PerplexityResult> result = [&] {
+    // Made at the first chunk, so that bad input gives its error line alone.
+    std::optional<Progress> progress;
+    return eval::ComputePerplexity(*model, tokens, options, [&](int64_t done, int64_t total) {
+      if (!progress) progress.emplace("eval ppl", total, "chunks");
+      progress->Update(done);
+    });
+  }();
+  if (!result.ok()) return result.status().WithContext(args.data);
+  const eval::PerplexityResult& r = *result;
+  if (args.json) {
+    nlohmann::json j = {
+        {"model", args.model},
+        {"data", args.data},
+        {"n_ctx", r.n_ctx},
+        {"chunks", r.chunks},
+        {"text_tokens", r.text_tokens},
+        {"scored_tokens", r.scored_tokens},
+        {"scored_bytes", r.scored_bytes},
+        {"nll", r.nll},
+        {"ppl", r.ppl},
+        {"ppl_stderr", r.ppl_stderr},
+        {"bits_per_byte", r.bits_per_byte},
+        {"running_ppl", r.running_ppl},
+        {"kv_type", DTypeName(kv_type)},
+    };
+    fmt::print("{}\n", j.dump(2));
+    return Status::Ok();
+  }
+  fmt::print(
+      "perplexity: {} chunks of {} tokens from {} ({} tokens); the second half of each "
+      "scored: {} tokens, {} bytes of text\n",
+      r.chunks, r.n_ctx, args.data, r.text_tokens, r.scored_tokens, r.scored_bytes);
+  std::string running;
+  for (size_t i = 0; i < r.running_ppl.size(); ++i) {
+    running += fmt::format("[{}]{:.4f},", i + 1, r.running_ppl[i]);
+  }
+  fmt::print("{}\n", running);
+  fmt::print("Final estimate: PPL = {:.4f} +/- {:.5f}\n", r.ppl, r.ppl_stderr);
+  fmt::print("nll {:.4f} nats/token; {:.4f} bits per byte of text\n", r.nll, r.bits_per_byte);
+  return Status::Ok();
+}
+
+}  // namespace
+
+CommandSpec EvalCommand() {
+  return {"eval", "Measure accuracy: perplexity (ppl) with its standard error and bits per byte",
+          [](CLI::App* app) {
+            app->require_subcommand(1);
+            auto ppl_args = std::make_shared<PplArgs>();
+            CLI::App* ppl = app->add_subcommand(
+                "ppl", "Perplexity over a text by llama-perplexity's chunked method (comparable)");
+            ppl->add_option("model", ppl_args->model,
+                            "Model: GGUF file, HF folder or llama2.c .bin");
+            ppl->add_option("-m,--model", ppl_args->model, "The model (instead of the positional)");
+            ppl->add_option("--data,-f", ppl_args->data, "Text file to score")->required();
+            ppl->add_option("-c,--ctx-size", ppl_args->n_ctx,
+                            "Tokens per chunk; the second half of each is scored")
+                ->check(CLI::Range(int64_t{4}, int64_t{1} << 20))
+                ->capture_default_str();
+            ppl->add_option("--chunks", ppl_args->chunks, "Chunks to score at most (0: all)")
+                ->check(CLI::NonNegativeNumber)
+                ->capture_default_str();
+            ppl->add_option("-b,--batch-size", ppl_args->n_batch, "Tokens per forward step")
+                ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
+                ->capture_default_str();
+            ppl->add_option("--kv-type", ppl_args->kv_type, "KV cache type: f32, f16 or q8_0")
+                ->capture_default_str();
+            AddThreadsOption(ppl, &ppl_args->threads);
+            AddTokenizerOption(ppl, &ppl_args->tokenizer);
+            ppl->add_flag("--json", ppl_args->json, "Print the result as JSON");
+            return [ppl, ppl_args]() -> Status {
+              if (ppl->parsed()) {
+                if (ppl_args->model.empty())
+                  return InvalidArgumentError("eval ppl: no model given");
+                return Perplexity(*ppl_args);
+              }
+              return InvalidArgumentError("eval: name what to measure: ppl");
+            };
+          }};
+}
+
+}  // namespace slimlm::tools
