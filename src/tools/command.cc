@@ -6,8 +6,8 @@ namespace slimlm::tools {
 
 const std::vector<CommandSpec>& AllCommands() {
   static const std::vector<CommandSpec> commands = {
-      RunCommand(),  InfoCommand(),  TokenizeCommand(), ConvertCommand(),
-      InitCommand(), BenchCommand(), HwCommand(),       EvalCommand(),
+      RunCommand(),   InfoCommand(), TokenizeCommand(), ConvertCommand(), InitCommand(),
+      BenchCommand(), HwCommand(),   QuantizeCommand(), EvalCommand(),
   };
   return commands;
 }

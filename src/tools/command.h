@@ -43,6 +43,7 @@ CommandSpec InitCommand();
 CommandSpec HwCommand();
 CommandSpec BenchCommand();
 CommandSpec EvalCommand();
+CommandSpec QuantizeCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);

@@ -280,5 +280,31 @@ TEST(Cli, EvalPplPrintsLlamaPerplexityStyleFiguresAndJson) {
   EXPECT_EQ(RunSlimlm({"eval"}).exit_code, 2) << "no subcommand";
 }
 
+TEST(Cli, QuantizeWritesASummaryAndRefusesBadInput) {
+  SLIMLM_REQUIRE_SHARED_DATA(kGguf);
+  const std::string dir = testing::MakeTempDir();
+  auto r = RunSlimlm({"quantize", SharedDataPath(kGguf), dir + "/q8.gguf", "--type", "q8_0",
+                      "--keep-tensor", "output\\.weight=f16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("bits per weight over the matrices"));
+  EXPECT_THAT(r.out, HasSubstr("q8_0 "));
+  auto run = RunSlimlm(
+      {"run", "-m", dir + "/q8.gguf", "-p", "Once upon a time", "-n", "8", "--temp", "0"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  ExpectOneLineError(
+      RunSlimlm({"quantize", SharedDataPath(kGguf), dir + "/x.gguf", "--type", "q5_0"}),
+      "--type 'q5_0' is not one of");
+  ExpectOneLineError(RunSlimlm({"quantize", SharedDataPath(kGguf), dir + "/x.gguf", "--type",
+                                "q4_0", "--keep-tensor", "nonsense"}),
+                     "is not REGEX=TYPE");
+  ExpectOneLineError(RunSlimlm({"quantize", dir + "/q8.gguf", dir + "/q8.gguf", "--type", "q4_0"}),
+                     "is the input");
+  auto up = RunSlimlm({"quantize", dir + "/q8.gguf", dir + "/f16.gguf", "--type", "f16"});
+  EXPECT_EQ(up.exit_code, 2);
+  ExpectOneLineError(up, "cannot bring the precision back");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x.gguf"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/f16.gguf"));
+}
+
 }  // namespace
 }  // namespace slimlm
