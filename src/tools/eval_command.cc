@@ -10,6 +10,7 @@
 
 #include "slimlm/core/file.h"
 #include "slimlm/core/progress.h"
+#include "slimlm/eval/kl_divergence.h"
 #include "slimlm/eval/perplexity.h"
 #include "tools/command.h"
 #include "tools/common.h"
@@ -19,6 +20,7 @@ namespace {
 
 struct PplArgs {
   std::string model;
+  std::string ref;  // eval kld: the reference model.
   std::string data;
   std::string tokenizer;
   int64_t n_ctx = 512;
@@ -90,41 +92,128 @@ Status Perplexity(const PplArgs& args) {
   return Status::Ok();
 }
 
+// Options shared by the subcommands that score chunks of a text.
+void AddChunkOptions(CLI::App* app, PplArgs* args) {
+  app->add_option("model", args->model, "Model: GGUF file, HF folder or llama2.c .bin");
+  app->add_option("-m,--model", args->model, "The model (instead of the positional)");
+  app->add_option("--data,-f", args->data, "Text file to score")->required();
+  app->add_option("-c,--ctx-size", args->n_ctx,
+                  "Tokens per chunk; the second half of each is scored")
+      ->check(CLI::Range(int64_t{4}, int64_t{1} << 20))
+      ->capture_default_str();
+  app->add_option("--chunks", args->chunks, "Chunks to score at most (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("-b,--batch-size", args->n_batch, "Tokens per forward step")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
+      ->capture_default_str();
+  app->add_option("--kv-type", args->kv_type, "KV cache type: f32, f16 or q8_0")
+      ->capture_default_str();
+  AddThreadsOption(app, &args->threads);
+  AddTokenizerOption(app, &args->tokenizer);
+  app->add_flag("--json", args->json, "Print the result as JSON");
+}
+
+Status KlDivergence(const PplArgs& args) {
+  SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
+  SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.data));
+  SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, args.tokenizer, true));
+  SLIMLM_ASSIGN_OR_RETURN(auto reference, LoadModelForCommand(args.ref, args.tokenizer, true));
+  SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, eval::TokenizeText(*model, text));
+  SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> ref_tokens, eval::TokenizeText(*reference, text));
+  if (tokens != ref_tokens) {
+    return InvalidArgumentError(
+        "{} and {} tokenize the text differently: KL divergence compares models with one "
+        "vocabulary",
+        args.model, args.ref);
+  }
+  eval::PerplexityOptions options;
+  options.n_ctx = args.n_ctx;
+  options.max_chunks = args.chunks;
+  options.n_batch = args.n_batch;
+  options.n_threads = ResolveThreads(args.threads);
+  options.kv_type_k = options.kv_type_v = kv_type;
+  Result<eval::KlDivergenceResult> result = [&] {
+    std::optional<Progress> progress;
+    return eval::ComputeKlDivergence(*model, *reference, tokens, options,
+                                     [&](int64_t done, int64_t total) {
+                                       if (!progress) progress.emplace("eval kld", total, "chunks");
+                                       progress->Update(done);
+                                     });
+  }();
+  if (!result.ok()) return result.status().WithContext(args.data);
+  const eval::KlDivergenceResult& r = *result;
+  if (args.json) {
+    nlohmann::json j = {
+        {"model", args.model},
+        {"reference", args.ref},
+        {"data", args.data},
+        {"n_ctx", args.n_ctx},
+        {"chunks", r.chunks},
+        {"positions", r.positions},
+        {"kld_mean", r.kld_mean},
+        {"kld_stderr", r.kld_stderr},
+        {"kld_median", r.kld_median},
+        {"kld_p90", r.kld_p90},
+        {"kld_p99", r.kld_p99},
+        {"kld_p99_9", r.kld_p999},
+        {"kld_max", r.kld_max},
+        {"top1_agreement", r.top1_agreement},
+        {"ppl_reference", r.ppl_reference},
+        {"ppl_model", r.ppl_model},
+        {"delta_ppl", r.delta_ppl},
+        {"delta_ppl_stderr", r.delta_ppl_stderr},
+    };
+    fmt::print("{}\n", j.dump(2));
+    return Status::Ok();
+  }
+  fmt::print("KL divergence of {} from {}: {} chunks of {} tokens, {} positions scored\n",
+             args.model, args.ref, r.chunks, args.n_ctx, r.positions);
+  fmt::print("Mean    KLD: {:.6f} +/- {:.6f}\n", r.kld_mean, r.kld_stderr);
+  fmt::print(
+      "Maximum KLD: {:.6f}\n99.9%   KLD: {:.6f}\n99.0%   KLD: {:.6f}\n90.0%   KLD: "
+      "{:.6f}\nMedian  KLD: {:.6f}\n",
+      r.kld_max, r.kld_p999, r.kld_p99, r.kld_p90, r.kld_median);
+  fmt::print("Same top token: {:.3f}%\n", 100.0 * r.top1_agreement);
+  fmt::print("PPL: reference {:.4f}, model {:.4f}, difference {:+.4f} +/- {:.4f} ({:+.3f}%)\n",
+             r.ppl_reference, r.ppl_model, r.delta_ppl, r.delta_ppl_stderr,
+             100.0 * r.delta_ppl / r.ppl_reference);
+  return Status::Ok();
+}
+
 }  // namespace
 
 CommandSpec EvalCommand() {
-  return {"eval", "Measure accuracy: perplexity (ppl) with its standard error and bits per byte",
+  return {"eval", "Measure accuracy: perplexity (ppl), KL divergence from a reference (kld)",
           [](CLI::App* app) {
             app->require_subcommand(1);
             auto ppl_args = std::make_shared<PplArgs>();
             CLI::App* ppl = app->add_subcommand(
                 "ppl", "Perplexity over a text by llama-perplexity's chunked method (comparable)");
-            ppl->add_option("model", ppl_args->model,
-                            "Model: GGUF file, HF folder or llama2.c .bin");
-            ppl->add_option("-m,--model", ppl_args->model, "The model (instead of the positional)");
-            ppl->add_option("--data,-f", ppl_args->data, "Text file to score")->required();
-            ppl->add_option("-c,--ctx-size", ppl_args->n_ctx,
-                            "Tokens per chunk; the second half of each is scored")
-                ->check(CLI::Range(int64_t{4}, int64_t{1} << 20))
-                ->capture_default_str();
-            ppl->add_option("--chunks", ppl_args->chunks, "Chunks to score at most (0: all)")
-                ->check(CLI::NonNegativeNumber)
-                ->capture_default_str();
-            ppl->add_option("-b,--batch-size", ppl_args->n_batch, "Tokens per forward step")
-                ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
-                ->capture_default_str();
-            ppl->add_option("--kv-type", ppl_args->kv_type, "KV cache type: f32, f16 or q8_0")
-                ->capture_default_str();
-            AddThreadsOption(ppl, &ppl_args->threads);
-            AddTokenizerOption(ppl, &ppl_args->tokenizer);
-            ppl->add_flag("--json", ppl_args->json, "Print the result as JSON");
-            return [ppl, ppl_args]() -> Status {
+            AddChunkOptions(ppl, ppl_args.get());
+            auto kld_args = std::make_shared<PplArgs>();
+            CLI::App* kld = app->add_subcommand(
+                "kld",
+                "KL divergence of the model's next-token distributions from a reference model's, "
+                "top-token agreement and both perplexities");
+            AddChunkOptions(kld, kld_args.get());
+            kld->add_option("--ref", kld_args->ref,
+                            "The reference model (e.g. the unquantized original)")
+                ->required();
+            return [ppl, ppl_args, kld, kld_args]() -> Status {
               if (ppl->parsed()) {
-                if (ppl_args->model.empty())
+                if (ppl_args->model.empty()) {
                   return InvalidArgumentError("eval ppl: no model given");
+                }
                 return Perplexity(*ppl_args);
               }
-              return InvalidArgumentError("eval: name what to measure: ppl");
+              if (kld->parsed()) {
+                if (kld_args->model.empty()) {
+                  return InvalidArgumentError("eval kld: no model given");
+                }
+                return KlDivergence(*kld_args);
+              }
+              return InvalidArgumentError("eval: name what to measure: ppl or kld");
             };
           }};
 }

@@ -278,6 +278,14 @@ TEST(Cli, EvalPplPrintsLlamaPerplexityStyleFiguresAndJson) {
   ExpectOneLineError(missing, "nope.txt");
   EXPECT_EQ(RunSlimlm({"eval", "ppl", SharedDataPath(kGguf)}).exit_code, 2) << "no --data";
   EXPECT_EQ(RunSlimlm({"eval"}).exit_code, 2) << "no subcommand";
+  auto kld = RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--ref", SharedDataPath(kGguf),
+                        "--data", data, "-c", "128", "--chunks", "2", "--json"});
+  ASSERT_EQ(kld.exit_code, 0) << kld.err;
+  auto k = nlohmann::json::parse(kld.out);
+  EXPECT_EQ(k["positions"], 2 * 63);
+  EXPECT_EQ(k["top1_agreement"], 1.0);
+  EXPECT_EQ(RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--data", data}).exit_code, 2)
+      << "no --ref";
 }
 
 TEST(Cli, QuantizeWritesASummaryAndRefusesBadInput) {
