@@ -31,6 +31,30 @@ struct PplArgs {
   bool json = false;
 };
 
+eval::PerplexityOptions ChunkOptionsFrom(const PplArgs& args, DType kv_type) {
+  eval::PerplexityOptions options;
+  options.n_ctx = args.n_ctx;
+  options.max_chunks = args.chunks;
+  options.n_batch = args.n_batch;
+  options.n_threads = ResolveThreads(args.threads);
+  options.kv_type_k = options.kv_type_v = kv_type;
+  return options;
+}
+
+// A progress bar made at the first report, so that bad input gives its error line alone.
+class ChunkProgress {
+ public:
+  explicit ChunkProgress(std::string label) : label_(std::move(label)) {}
+  void operator()(int64_t done, int64_t total) {
+    if (!progress_) progress_.emplace(label_, total, "chunks");
+    progress_->Update(done);
+  }
+
+ private:
+  std::string label_;
+  std::optional<Progress> progress_;
+};
+
 Status Perplexity(const PplArgs& args) {
   SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
   SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.data));
@@ -43,19 +67,12 @@ Status Perplexity(const PplArgs& args) {
                args.n_ctx, trained);
   }
   SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, eval::TokenizeText(*model, text));
-  eval::PerplexityOptions options;
-  options.n_ctx = args.n_ctx;
-  options.max_chunks = args.chunks;
-  options.n_batch = args.n_batch;
-  options.n_threads = ResolveThreads(args.threads);
-  options.kv_type_k = options.kv_type_v = kv_type;
+  const eval::PerplexityOptions options = ChunkOptionsFrom(args, kv_type);
+  // The bar ends (its last line printed) before the results are.
   Result<eval::PerplexityResult> result = [&] {
-    // Made at the first chunk, so that bad input gives its error line alone.
-    std::optional<Progress> progress;
-    return eval::ComputePerplexity(*model, tokens, options, [&](int64_t done, int64_t total) {
-      if (!progress) progress.emplace("eval ppl", total, "chunks");
-      progress->Update(done);
-    });
+    ChunkProgress progress("eval ppl");
+    return eval::ComputePerplexity(*model, tokens, options,
+                                   [&](int64_t done, int64_t total) { progress(done, total); });
   }();
   if (!result.ok()) return result.status().WithContext(args.data);
   const eval::PerplexityResult& r = *result;
@@ -127,19 +144,11 @@ Status KlDivergence(const PplArgs& args) {
         "vocabulary",
         args.model, args.ref);
   }
-  eval::PerplexityOptions options;
-  options.n_ctx = args.n_ctx;
-  options.max_chunks = args.chunks;
-  options.n_batch = args.n_batch;
-  options.n_threads = ResolveThreads(args.threads);
-  options.kv_type_k = options.kv_type_v = kv_type;
+  const eval::PerplexityOptions options = ChunkOptionsFrom(args, kv_type);
   Result<eval::KlDivergenceResult> result = [&] {
-    std::optional<Progress> progress;
+    ChunkProgress progress("eval kld");
     return eval::ComputeKlDivergence(*model, *reference, tokens, options,
-                                     [&](int64_t done, int64_t total) {
-                                       if (!progress) progress.emplace("eval kld", total, "chunks");
-                                       progress->Update(done);
-                                     });
+                                     [&](int64_t done, int64_t total) { progress(done, total); });
   }();
   if (!result.ok()) return result.status().WithContext(args.data);
   const eval::KlDivergenceResult& r = *result;
