@@ -4,12 +4,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "slimlm/core/file.h"
 #include "slimlm/core/progress.h"
+#include "slimlm/eval/choice.h"
 #include "slimlm/eval/kl_divergence.h"
 #include "slimlm/eval/perplexity.h"
 #include "tools/command.h"
@@ -20,7 +22,9 @@ namespace {
 
 struct PplArgs {
   std::string model;
-  std::string ref;  // eval kld: the reference model.
+  std::string ref;                     // eval kld: the reference model.
+  std::string tasks;                   // eval choice: the JSONL items.
+  std::vector<std::string> templates;  // eval choice: prompt templates with {context}.
   std::string data;
   std::string tokenizer;
   int64_t n_ctx = 512;
@@ -190,10 +194,79 @@ Status KlDivergence(const PplArgs& args) {
   return Status::Ok();
 }
 
+Status Choice(const PplArgs& args) {
+  SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
+  SLIMLM_ASSIGN_OR_RETURN(std::vector<eval::ChoiceItem> items, eval::ReadChoiceTasks(args.tasks));
+  std::vector<std::string> templates = args.templates;
+  if (templates.empty()) templates.push_back("{context}");
+  for (const std::string& t : templates) {
+    SLIMLM_RETURN_IF_ERROR(eval::ApplyTemplate(t, "").status());
+  }
+  SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, args.tokenizer, true));
+  eval::ChoiceOptions options;
+  options.n_batch = args.n_batch;
+  options.n_threads = ResolveThreads(args.threads);
+  options.kv_type = kv_type;
+  Result<std::vector<eval::TemplateScore>> result = [&] {
+    std::optional<Progress> progress;
+    return eval::ScoreChoices(*model, items, templates, options, [&](int64_t done, int64_t total) {
+      if (!progress) progress.emplace("eval choice", total, "items");
+      progress->Update(done);
+    });
+  }();
+  if (!result.ok()) return result.status().WithContext(args.tasks);
+  const std::vector<eval::TemplateScore>& scores = *result;
+  // Paired comparison with the first template: items only one of the two gets right.
+  auto only_right = [&](const eval::TemplateScore& a, const eval::TemplateScore& b) {
+    int64_t n = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      n += a.picks[i] == items[i].label && b.picks[i] != items[i].label ? 1 : 0;
+    }
+    return n;
+  };
+  if (args.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const eval::TemplateScore& s : scores) {
+      out.push_back({{"template", s.tmpl},
+                     {"items", s.items},
+                     {"acc", s.acc},
+                     {"acc_stderr", s.acc_stderr},
+                     {"acc_norm", s.acc_norm},
+                     {"acc_norm_stderr", s.acc_norm_stderr},
+                     {"only_this_right_vs_first", only_right(s, scores[0])},
+                     {"only_first_right_vs_this", only_right(scores[0], s)},
+                     {"picks", s.picks}});
+    }
+    fmt::print("{}\n", out.dump(2));
+    return Status::Ok();
+  }
+  fmt::print("{} items from {}, {} choices each on average\n", items.size(), args.tasks, [&] {
+    size_t n = 0;
+    for (const eval::ChoiceItem& i : items) n += i.choices.size();
+    return static_cast<double>(n) / static_cast<double>(items.size());
+  }());
+  fmt::print("{:>3}  {:>17}  {:>17}  {:>13}  template\n", "#", "acc", "acc_norm", "vs #1 (+/-)");
+  for (size_t t = 0; t < scores.size(); ++t) {
+    const eval::TemplateScore& s = scores[t];
+    const std::string versus =
+        t == 0 ? "" : fmt::format("+{} / -{}", only_right(s, scores[0]), only_right(scores[0], s));
+    std::string shown = s.tmpl;
+    for (size_t at; (at = shown.find('\n')) != std::string::npos;) shown.replace(at, 1, "\\n");
+    fmt::print("{:>3}  {:>8.4f} ± {:.4f}  {:>8.4f} ± {:.4f}  {:>13}  {}\n", t + 1, s.acc,
+               s.acc_stderr, s.acc_norm, s.acc_norm_stderr, versus, shown);
+  }
+  fmt::print(
+      "acc: the choice with the highest log-likelihood; acc_norm: per byte of the choice. "
+      "vs #1: items this template gets right and #1 wrong / the reverse.\n");
+  return Status::Ok();
+}
+
 }  // namespace
 
 CommandSpec EvalCommand() {
-  return {"eval", "Measure accuracy: perplexity (ppl), KL divergence from a reference (kld)",
+  return {"eval",
+          "Measure accuracy: perplexity (ppl), KL divergence from a reference (kld), "
+          "multiple choice (choice)",
           [](CLI::App* app) {
             app->require_subcommand(1);
             auto ppl_args = std::make_shared<PplArgs>();
@@ -209,7 +282,37 @@ CommandSpec EvalCommand() {
             kld->add_option("--ref", kld_args->ref,
                             "The reference model (e.g. the unquantized original)")
                 ->required();
-            return [ppl, ppl_args, kld, kld_args]() -> Status {
+            auto choice_args = std::make_shared<PplArgs>();
+            CLI::App* choice = app->add_subcommand(
+                "choice",
+                "Multiple-choice accuracy by log-likelihood (HellaSwag-style); several "
+                "--template to compare prompts on the same items");
+            choice->add_option("model", choice_args->model,
+                               "Model: GGUF file, HF folder or llama2.c .bin");
+            choice->add_option("-m,--model", choice_args->model,
+                               "The model (instead of the positional)");
+            choice
+                ->add_option("--tasks", choice_args->tasks,
+                             "JSON Lines: context (ctx, query), choices (endings), label "
+                             "(gold, answer)")
+                ->required();
+            choice->add_option("--template", choice_args->templates,
+                               "Prompt template with {context} (repeatable; default {context})");
+            choice->add_option("-b,--batch-size", choice_args->n_batch, "Tokens per forward step")
+                ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
+                ->capture_default_str();
+            choice->add_option("--kv-type", choice_args->kv_type, "KV cache type: f32, f16, q8_0")
+                ->capture_default_str();
+            AddThreadsOption(choice, &choice_args->threads);
+            AddTokenizerOption(choice, &choice_args->tokenizer);
+            choice->add_flag("--json", choice_args->json, "Print the result as JSON");
+            return [ppl, ppl_args, kld, kld_args, choice, choice_args]() -> Status {
+              if (choice->parsed()) {
+                if (choice_args->model.empty()) {
+                  return InvalidArgumentError("eval choice: no model given");
+                }
+                return Choice(*choice_args);
+              }
               if (ppl->parsed()) {
                 if (ppl_args->model.empty()) {
                   return InvalidArgumentError("eval ppl: no model given");
@@ -222,7 +325,7 @@ CommandSpec EvalCommand() {
                 }
                 return KlDivergence(*kld_args);
               }
-              return InvalidArgumentError("eval: name what to measure: ppl or kld");
+              return InvalidArgumentError("eval: name what to measure: ppl, kld or choice");
             };
           }};
 }

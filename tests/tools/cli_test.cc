@@ -286,6 +286,21 @@ TEST(Cli, EvalPplPrintsLlamaPerplexityStyleFiguresAndJson) {
   EXPECT_EQ(k["top1_agreement"], 1.0);
   EXPECT_EQ(RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--data", data}).exit_code, 2)
       << "no --ref";
+
+  ASSERT_TRUE(WriteFileAtomically(dir + "/tasks.jsonl",
+                                  "{\"context\": \"Once upon a time, there was a little\", "
+                                  "\"choices\": [\"girl.\", \"the of and.\"], \"label\": 0}\n")
+                  .ok());
+  auto choice = RunSlimlm({"eval", "choice", SharedDataPath(kGguf), "--tasks", dir + "/tasks.jsonl",
+                           "--template", "{context}", "--template", "Story: {context}", "--json"});
+  ASSERT_EQ(choice.exit_code, 0) << choice.err;
+  auto c = nlohmann::json::parse(choice.out);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[1]["template"], "Story: {context}");
+  EXPECT_EQ(c[0]["acc"], 1.0) << "a real model prefers the grammatical ending";
+  ExpectOneLineError(RunSlimlm({"eval", "choice", SharedDataPath(kGguf), "--tasks",
+                                dir + "/tasks.jsonl", "--template", "no slot"}),
+                     "has no {context}");
 }
 
 TEST(Cli, QuantizeWritesASummaryAndRefusesBadInput) {
