@@ -195,6 +195,7 @@ void Context::ForTokens(int64_t n, int64_t work_per_token,
 }
 
 void Context::MatMul(const Linear& linear, const float* x, int64_t n, float* y, bool same_input) {
+  if (options_.observer != nullptr) options_.observer->Observe(linear, x, n);
   const kernels::Matrix& w = linear.matrix;
   // Weights read once per call, activations read and outputs written.
   const double bytes = static_cast<double>(linear.weight.nbytes()) +

@@ -179,6 +179,10 @@ Result<QuantizeSummary> QuantizeToGguf(const WeightStore& store, const std::stri
   metadata.Set("slimlm.quantize.source", MetaValue::String(source_name));
   metadata.Set("slimlm.quantize.source_hash",
                MetaValue::String(fmt::format("{:016x}", summary.source_hash)));
+  if (options.importance != nullptr) {
+    metadata.Set("slimlm.quantize.importance_tokens",
+                 MetaValue::U64(static_cast<uint64_t>(options.importance->tokens)));
+  }
   std::vector<GgufTensorInfo> infos;
   for (const TensorPlan& p : plan) infos.push_back({p.name, p.to, p.shape});
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<GgufStreamWriter> writer,
@@ -201,11 +205,25 @@ Result<QuantizeSummary> QuantizeToGguf(const WeightStore& store, const std::stri
       out.resize(out_bytes);
       const int64_t rows = t.shape.Rows(), cols = t.shape.Cols();
       const size_t in_row = RowBytes(t.dtype, cols), out_row = RowBytes(p.to, cols);
+      const std::vector<float>* importance =
+          options.importance != nullptr && (p.to == DType::kQ4_0 || p.to == DType::kQ8_0)
+              ? options.importance->Find(p.name)
+              : nullptr;
+      if (importance != nullptr && static_cast<int64_t>(importance->size()) != cols) {
+        return InvalidArgumentError("the statistics of '{}' have {} channels, the tensor {}",
+                                    p.name, importance->size(), cols);
+      }
+      if (importance != nullptr) ++summary.weighted_tensors;
       pool.ParallelFor(rows, [&](int64_t r0, int64_t r1, int) {
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = r0; r < r1; ++r) {
           RowToF32(t.dtype, t.data + static_cast<size_t>(r) * in_row, row.data(), cols);
-          RowFromF32(p.to, row.data(), out.data() + static_cast<size_t>(r) * out_row, cols);
+          uint8_t* dst = out.data() + static_cast<size_t>(r) * out_row;
+          if (importance != nullptr) {
+            QuantizeRowWeighted(p.to, row.data(), importance->data(), dst, cols);
+          } else {
+            RowFromF32(p.to, row.data(), dst, cols);
+          }
         }
       });
       SLIMLM_RETURN_IF_ERROR(writer->Append(out.data(), out_bytes));

@@ -7,8 +7,12 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/core/file.h"
 #include "slimlm/core/progress.h"
+#include "slimlm/eval/perplexity.h"
 #include "slimlm/formats/model_file.h"
+#include "slimlm/model/model.h"
+#include "slimlm/quant/importance.h"
 #include "slimlm/quant/quantize.h"
 #include "tools/command.h"
 #include "tools/common.h"
@@ -24,7 +28,51 @@ struct QuantizeArgs {
   std::string tokenizer;
   bool allow_requantize = false;
   int threads = 0;
+  std::string calib;  // Calibration text.
+  int64_t calib_ctx = 512;
+  int64_t calib_chunks = 100;
+  std::string save_stats;  // Where to save the statistics collected from --calib.
+  std::string stats;       // Statistics saved by an earlier --save-stats.
 };
+
+// The importance statistics of --calib (collected now) or --stats (read), or none.
+Result<std::optional<quant::ImportanceStats>> Importance(const QuantizeArgs& args) {
+  if (!args.calib.empty() && !args.stats.empty()) {
+    return InvalidArgumentError("--calib and --stats: give one (statistics are collected or read)");
+  }
+  if (!args.save_stats.empty() && args.calib.empty()) {
+    return InvalidArgumentError("--save-stats needs --calib: there is nothing to save");
+  }
+  if (!args.stats.empty()) {
+    SLIMLM_ASSIGN_OR_RETURN(quant::ImportanceStats stats, quant::LoadImportance(args.stats));
+    return std::optional<quant::ImportanceStats>(std::move(stats));
+  }
+  if (args.calib.empty()) return std::optional<quant::ImportanceStats>();
+  SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.calib));
+  SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.in, args.tokenizer, true));
+  SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, eval::TokenizeText(*model, text));
+  quant::CalibrationOptions options;
+  options.n_ctx = args.calib_ctx;
+  const int64_t trained = model->config().context_length;
+  if (trained > 0 && options.n_ctx > trained) options.n_ctx = trained;
+  options.max_chunks = args.calib_chunks;
+  options.n_threads = ResolveThreads(args.threads);
+  Result<quant::ImportanceStats> stats = [&] {
+    std::optional<Progress> progress;
+    return quant::CollectImportance(*model, tokens, options, [&](int64_t done, int64_t total) {
+      if (!progress) progress.emplace("calibrate", total, "chunks");
+      progress->Update(done);
+    });
+  }();
+  if (!stats.ok()) return stats.status().WithContext(args.calib);
+  fmt::print(stderr, "calibration: {} tokens of {} in chunks of {}\n", stats->tokens, args.calib,
+             options.n_ctx);
+  if (!args.save_stats.empty()) {
+    SLIMLM_RETURN_IF_ERROR(quant::SaveImportance(*stats, args.save_stats));
+    fmt::print(stderr, "saved the statistics to {}\n", args.save_stats);
+  }
+  return std::optional<quant::ImportanceStats>(std::move(*stats));
+}
 
 Status Quantize(const QuantizeArgs& args) {
   quant::QuantizeOptions options;
@@ -43,6 +91,8 @@ Status Quantize(const QuantizeArgs& args) {
   if (std::filesystem::equivalent(args.in, args.out, ec)) {
     return InvalidArgumentError("the output {} is the input: write to another file", args.out);
   }
+  SLIMLM_ASSIGN_OR_RETURN(std::optional<quant::ImportanceStats> importance, Importance(args));
+  if (importance) options.importance = &*importance;
   LoadOptions load;
   load.tokenizer_path = args.tokenizer;
   load.require_tokenizer = false;
@@ -64,6 +114,10 @@ Status Quantize(const QuantizeArgs& args) {
       FormatBytes(static_cast<double>(s.bytes_in)), FormatBytes(static_cast<double>(s.bytes_out)),
       100.0 * static_cast<double>(s.bytes_out) / static_cast<double>(s.bytes_in),
       s.matrix_bits_per_weight);
+  if (importance) {
+    fmt::print("{} matrices rounded by importance ({} calibration tokens)\n", s.weighted_tensors,
+               importance->tokens);
+  }
   fmt::print("{:<6} {:>8} {:>14} {:>12}\n", "type", "tensors", "weights", "bytes");
   for (const quant::TypeTotals& t : s.by_type) {
     fmt::print("{:<6} {:>8} {:>14} {:>12}\n", DTypeName(t.type), t.tensors, t.elements,
@@ -89,6 +143,18 @@ CommandSpec QuantizeCommand() {
                         "repeatable), e.g. 'blk\\.0\\..*=q8_0'");
         app->add_flag("--allow-requantize", args->allow_requantize,
                       "Accept already quantized matrices as input");
+        app->add_option("--calib", args->calib,
+                        "Calibration text: collect importance statistics and round q4_0/q8_0 "
+                        "blocks to minimize the activation-weighted error");
+        app->add_option("--calib-ctx", args->calib_ctx, "Tokens per calibration chunk")
+            ->check(CLI::Range(int64_t{2}, int64_t{1} << 20))
+            ->capture_default_str();
+        app->add_option("--calib-chunks", args->calib_chunks, "Calibration chunks at most (0: all)")
+            ->check(CLI::NonNegativeNumber)
+            ->capture_default_str();
+        app->add_option("--save-stats", args->save_stats,
+                        "Save the statistics collected from --calib (GGUF)");
+        app->add_option("--stats", args->stats, "Use statistics saved by --save-stats");
         AddThreadsOption(app, &args->threads);
         AddTokenizerOption(app, &args->tokenizer);
         return [args] { return Quantize(*args); };

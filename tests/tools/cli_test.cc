@@ -327,6 +327,19 @@ TEST(Cli, QuantizeWritesASummaryAndRefusesBadInput) {
   ExpectOneLineError(up, "cannot bring the precision back");
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.gguf"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/f16.gguf"));
+
+  // Calibration: a text shorter than one chunk, and contradictory flags.
+  ASSERT_TRUE(WriteFileAtomically(dir + "/short.txt", "Once upon a time.").ok());
+  ExpectOneLineError(RunSlimlm({"quantize", SharedDataPath(kGguf), dir + "/x.gguf", "--type",
+                                "q4_0", "--calib", dir + "/short.txt"}),
+                     "shorter than one context");
+  ExpectOneLineError(RunSlimlm({"quantize", SharedDataPath(kGguf), dir + "/x.gguf", "--type",
+                                "q4_0", "--calib", dir + "/short.txt", "--stats", "s.gguf"}),
+                     "give one");
+  ExpectOneLineError(RunSlimlm({"quantize", SharedDataPath(kGguf), dir + "/x.gguf", "--type",
+                                "q4_0", "--save-stats", dir + "/s.gguf"}),
+                     "--save-stats needs --calib");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x.gguf"));
 }
 
 }  // namespace

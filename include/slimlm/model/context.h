@@ -19,6 +19,15 @@
 
 namespace slimlm {
 
+// Sees the f32 input of every weight product of a forward pass (calibration statistics); called
+// on the thread that runs Eval, before the product.
+class ActivationObserver {
+ public:
+  virtual ~ActivationObserver() = default;
+  // x: (n_tokens, w.matrix.cols)
+  virtual void Observe(const Linear& w, const float* x, int64_t n_tokens) = 0;
+};
+
 struct ContextOptions {
   int64_t n_ctx = 0;        // Positions the KV cache holds; 0: the model's context length.
   int n_threads = 0;        // 0: the number of physical cores.
@@ -29,6 +38,7 @@ struct ContextOptions {
   bool flash_attention = true;    // Tiled attention with an online softmax.
   // When set, every operation of the forward pass adds its time, bytes and operations here.
   OpProfile* profile = nullptr;
+  ActivationObserver* observer = nullptr;  // When set, sees the input of every weight product.
 };
 
 class Context {

@@ -20,6 +20,7 @@
 #include "slimlm/core/function_ref.h"
 #include "slimlm/core/status.h"
 #include "slimlm/formats/weight_store.h"
+#include "slimlm/quant/importance.h"
 #include "slimlm/tensor/dtype.h"
 
 namespace slimlm::quant {
@@ -40,6 +41,9 @@ struct QuantizeOptions {
   // Quantized input matrices are refused unless this is set: quantizing twice adds the errors.
   bool allow_requantize = false;
   int n_threads = 0;  // 0: the physical cores.
+  // When set, q4_0 and q8_0 matrices with statistics choose each block's scale to minimize the
+  // importance-weighted error (see importance.h) instead of GGML's plain rounding.
+  const ImportanceStats* importance = nullptr;
 };
 
 struct TensorPlan {
@@ -68,6 +72,7 @@ struct QuantizeSummary {
   uint64_t bytes_out = 0;             // Tensor bytes of the output.
   double matrix_bits_per_weight = 0;  // Over the rank-2 tensors of the output.
   uint64_t source_hash = 0;           // ContentHash of the input tensors.
+  int64_t weighted_tensors = 0;       // Matrices quantized with importance statistics.
   double seconds = 0;
 };
 
