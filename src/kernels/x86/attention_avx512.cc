@@ -30,6 +30,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/attention_tiles.h"
 #include "kernels/ref/ref_kernels.h"
 #include "kernels/x86/attention_x86.h"
 #include "kernels/x86/vec_math_avx512.h"
@@ -393,42 +394,29 @@ void SoftmaxUpdate(float* s, int64_t n, float* m, float* l, float* out, int64_t 
   if (alpha != 1.0f) Scale(out, head_dim, alpha);
 }
 
-// Attention by tiles of `tile` positions. Scratch: scores (group, s_stride) with s_stride the
-// tile rounded up to 16, then the running maximum and sum of each head.
-void Attend(const AttentionArgs& a, int64_t tile) {
-  const int64_t group = a.group, head_dim = a.head_dim;
-  std::memset(a.out, 0, static_cast<size_t>(group * head_dim) * sizeof(float));
-  if (a.n_kv <= 0) return;
-  const int64_t s_stride = (std::min(tile, a.n_kv) + kLanes - 1) / kLanes * kLanes;
-  float* s = a.scratch;
-  float* m = s + group * s_stride;
-  float* l = m + group;
-  for (int64_t g = 0; g < group; ++g) {
-    m[g] = -std::numeric_limits<float>::infinity();
-    l[g] = 0.0f;
+// This path's pieces of the shared tile loop (kernels/attention_tiles.h).
+struct Path {
+  static constexpr int64_t kLanes = avx512::kLanes;
+  static constexpr int64_t kFlashTile = avx512::kFlashTile;
+  static bool Supported(DType type) { return avx512::Supported(type); }
+  static void TileScores(const AttentionArgs& a, int64_t t0, int64_t n, float* s, int64_t st) {
+    Scores(a, t0, n, s, st);
   }
-  for (int64_t t0 = 0; t0 < a.n_kv; t0 += tile) {
-    const int64_t n = std::min(tile, a.n_kv - t0);
-    Scores(a, t0, n, s, s_stride);
-    for (int64_t g = 0; g < group; ++g) {
-      SoftmaxUpdate(s + g * s_stride, n, m + g, l + g, a.out + g * head_dim, head_dim);
-    }
-    Values(a, t0, n, s, s_stride);
+  static void TileValues(const AttentionArgs& a, int64_t t0, int64_t n, const float* p,
+                         int64_t st) {
+    Values(a, t0, n, p, st);
   }
-  for (int64_t g = 0; g < group; ++g) Scale(a.out + g * head_dim, head_dim, 1.0f / l[g]);
-}
+  static void TileSoftmax(float* s, int64_t n, float* m, float* l, float* out, int64_t head_dim) {
+    SoftmaxUpdate(s, n, m, l, out, head_dim);
+  }
+  static void ScaleRow(float* x, int64_t n, float factor) { Scale(x, n, factor); }
+};
 
 }  // namespace
 
-void Attention(const AttentionArgs& args) {
-  if (!Supported(args.k_type) || !Supported(args.v_type)) return ref::Attention(args);
-  Attend(args, std::max<int64_t>(args.n_kv, 1));
-}
+void Attention(const AttentionArgs& args) { AttentionByPath<Path>(args); }
 
-void FlashAttention(const AttentionArgs& args) {
-  if (!Supported(args.k_type) || !Supported(args.v_type)) return ref::FlashAttention(args);
-  Attend(args, kFlashTile);
-}
+void FlashAttention(const AttentionArgs& args) { FlashAttentionByPath<Path>(args); }
 
 void ExpRow(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i += kLanes) {

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "kernels/packed/int8_activations.h"
+#include "kernels/packed/matmul_schedule.h"
 #include "kernels/packed/packed_layout.h"
 #include "kernels/x86/kernels_x86.h"
 #include "slimlm/tensor/half.h"
@@ -249,34 +250,19 @@ void FloatStep(const Matrix& w, const float* x, int64_t x_stride, float* y, int6
   FloatTile<T, TT, G>(groups, w.cols, x + t0 * x_stride, x_stride, ys, ldy, valid);
 }
 
-template <DType T>
-void FloatMatMul(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy,
-                 int64_t n_tokens, int64_t r0, int64_t r1) {
-  const int64_t g0 = r0 / kPackRows, g1 = (r1 + kPackRows - 1) / kPackRows;
-  if (n_tokens >= kTile) {
-    for (int64_t g = g0; g < g1; ++g) {
-      int64_t t0 = 0;
-      for (; t0 + kTile <= n_tokens; t0 += kTile) {
-        FloatStep<T, kTile, 1>(w, x, x_stride, y, ldy, r1, g, t0);
-      }
-      for (; t0 < n_tokens; ++t0) FloatStep<T, 1, 1>(w, x, x_stride, y, ldy, r1, g, t0);
-    }
-    return;
+// This path's pieces of the shared schedule (kernels/packed/matmul_schedule.h).
+struct Path {
+  static constexpr int kFloatTile = kTile;
+  template <DType T, int TT, int G>
+  static void Step(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy,
+                   int64_t r1, int64_t g, int64_t t0) {
+    FloatStep<T, TT, G>(w, x, x_stride, y, ldy, r1, g, t0);
   }
-  // Few tokens: several groups at once give independent chains.
-  for (int64_t t0 = 0; t0 < n_tokens;) {
-    const int64_t tt = n_tokens - t0 >= 2 ? 2 : 1;
-    int64_t g = g0;
-    if (tt == 2) {
-      for (; g + 2 <= g1; g += 2) FloatStep<T, 2, 2>(w, x, x_stride, y, ldy, r1, g, t0);
-      for (; g < g1; ++g) FloatStep<T, 2, 1>(w, x, x_stride, y, ldy, r1, g, t0);
-    } else {
-      for (; g + 4 <= g1; g += 4) FloatStep<T, 1, 4>(w, x, x_stride, y, ldy, r1, g, t0);
-      for (; g < g1; ++g) FloatStep<T, 1, 1>(w, x, x_stride, y, ldy, r1, g, t0);
-    }
-    t0 += tt;
+  static void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
+                         int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+    avx2::Int8MatMul(q4, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
   }
-}
+};
 
 }  // namespace
 
@@ -304,20 +290,7 @@ void ConvertActivation(DType weight, const float* x, void* out, int64_t k) {
 
 void MatMul(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_t ldy,
             int64_t n_tokens, int64_t r0, int64_t r1) {
-  const float* xf = static_cast<const float*>(x);
-  const int64_t x_stride = static_cast<int64_t>(x_row_bytes / sizeof(float));
-  switch (w.dtype) {
-    case DType::kF32:
-      return FloatMatMul<DType::kF32>(w, xf, x_stride, y, ldy, n_tokens, r0, r1);
-    case DType::kF16:
-      return FloatMatMul<DType::kF16>(w, xf, x_stride, y, ldy, n_tokens, r0, r1);
-    case DType::kBF16:
-      return FloatMatMul<DType::kBF16>(w, xf, x_stride, y, ldy, n_tokens, r0, r1);
-    case DType::kQ8_0:
-    case DType::kQ4_0:
-      return Int8MatMul(w.dtype == DType::kQ4_0, w, static_cast<const uint8_t*>(x), x_row_bytes, y,
-                        ldy, n_tokens, r0, r1);
-  }
+  packed::MatMulByPath<Path>(w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
 }
 
 }  // namespace slimlm::kernels::avx2

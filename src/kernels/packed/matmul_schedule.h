@@ -1,0 +1,75 @@
+// The order in which the SIMD paths run their tiles over the packed layouts, shared by all of
+// them: which (tokens x row groups) tile shapes cover a product, and the dispatch by weight type.
+// The tiles themselves are the path's. Templates over the path only, so each path's file
+// instantiates them with its own instruction set. A path provides:
+//   kFloatTile: tokens per float tile in prefill;
+//   template <DType T, int TT, int G> Step(w, x, x_stride, y, ldy, r1, g, t0): the float tile of
+//     TT tokens from t0 over row groups [g, g + G), every row one sequential sum;
+//   Int8MatMul(q4, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1).
+#ifndef SLIMLM_KERNELS_PACKED_MATMUL_SCHEDULE_H_
+#define SLIMLM_KERNELS_PACKED_MATMUL_SCHEDULE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/packed/packed_layout.h"
+#include "slimlm/kernels/kernels.h"
+
+namespace slimlm::kernels::packed {
+
+// Prefill: tiles of kFloatTile tokens per row group, so each weight load serves them all. Few
+// tokens (decode): several row groups at once, so that one token still has independent chains
+// of multiply-adds. Every row is summed in column order whatever the tile, so the results do not
+// depend on how tokens are batched.
+template <class Path, DType T>
+void FloatMatMulBySteps(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy,
+                        int64_t n_tokens, int64_t r0, int64_t r1) {
+  constexpr int kTile = Path::kFloatTile;
+  const int64_t g0 = r0 / kPackRows, g1 = (r1 + kPackRows - 1) / kPackRows;
+  if (n_tokens >= kTile) {
+    for (int64_t g = g0; g < g1; ++g) {
+      int64_t t0 = 0;
+      for (; t0 + kTile <= n_tokens; t0 += kTile) {
+        Path::template Step<T, kTile, 1>(w, x, x_stride, y, ldy, r1, g, t0);
+      }
+      for (; t0 < n_tokens; ++t0) Path::template Step<T, 1, 1>(w, x, x_stride, y, ldy, r1, g, t0);
+    }
+    return;
+  }
+  for (int64_t t0 = 0; t0 < n_tokens;) {
+    const int64_t tt = n_tokens - t0 >= 2 ? 2 : 1;
+    int64_t g = g0;
+    if (tt == 2) {
+      for (; g + 2 <= g1; g += 2) Path::template Step<T, 2, 2>(w, x, x_stride, y, ldy, r1, g, t0);
+      for (; g < g1; ++g) Path::template Step<T, 2, 1>(w, x, x_stride, y, ldy, r1, g, t0);
+    } else {
+      for (; g + 4 <= g1; g += 4) Path::template Step<T, 1, 4>(w, x, x_stride, y, ldy, r1, g, t0);
+      for (; g < g1; ++g) Path::template Step<T, 1, 1>(w, x, x_stride, y, ldy, r1, g, t0);
+    }
+    t0 += tt;
+  }
+}
+
+// KernelTable::matmul of a path.
+template <class Path>
+void MatMulByPath(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_t ldy,
+                  int64_t n_tokens, int64_t r0, int64_t r1) {
+  const float* xf = static_cast<const float*>(x);
+  const int64_t x_stride = static_cast<int64_t>(x_row_bytes / sizeof(float));
+  switch (w.dtype) {
+    case DType::kF32:
+      return FloatMatMulBySteps<Path, DType::kF32>(w, xf, x_stride, y, ldy, n_tokens, r0, r1);
+    case DType::kF16:
+      return FloatMatMulBySteps<Path, DType::kF16>(w, xf, x_stride, y, ldy, n_tokens, r0, r1);
+    case DType::kBF16:
+      return FloatMatMulBySteps<Path, DType::kBF16>(w, xf, x_stride, y, ldy, n_tokens, r0, r1);
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      return Path::Int8MatMul(w.dtype == DType::kQ4_0, w, static_cast<const uint8_t*>(x),
+                              x_row_bytes, y, ldy, n_tokens, r0, r1);
+  }
+}
+
+}  // namespace slimlm::kernels::packed
+
+#endif  // SLIMLM_KERNELS_PACKED_MATMUL_SCHEDULE_H_
