@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "eval/chunks.h"
+#include "eval/reference_logits.h"
 
 namespace slimlm::eval {
 namespace {
@@ -28,61 +29,44 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - static_cast<double>(lo));
 }
 
-}  // namespace
+ChunkSetup SetupOf(const PerplexityOptions& options) {
+  return {options.n_ctx, options.n_batch, options.n_threads, options.kv_type_k, options.kv_type_v};
+}
 
-Result<KlDivergenceResult> ComputeKlDivergence(const Model& model, const Model& reference,
-                                               std::span<const int32_t> tokens,
-                                               const PerplexityOptions& options,
-                                               FunctionRef<void(int64_t, int64_t)> progress) {
+// The comparison, with the reference's figures for chunk c from `reference_chunk`.
+Result<KlDivergenceResult> Compare(
+    const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& options,
+    int64_t chunks, FunctionRef<Status(int64_t c, ReferenceChunk* out)> reference_chunk,
+    FunctionRef<void(int64_t, int64_t)> progress) {
   const int64_t n_vocab = model.config().n_vocab;
-  if (reference.config().n_vocab != n_vocab) {
-    return InvalidArgumentError("the reference has {} tokens in its vocabulary, the model {}",
-                                reference.config().n_vocab, n_vocab);
-  }
   KlDivergenceResult r;
-  SLIMLM_ASSIGN_OR_RETURN(r.chunks, CountChunks(static_cast<int64_t>(tokens.size()), options.n_ctx,
-                                                options.max_chunks));
-  const ChunkSetup setup{options.n_ctx, options.n_batch, options.n_threads, options.kv_type_k,
-                         options.kv_type_v};
-  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<ChunkScorer> ref_scorer,
-                          ChunkScorer::Create(reference, setup));
-  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<ChunkScorer> scorer, ChunkScorer::Create(model, setup));
-  const int64_t per_chunk = scorer->scored_per_chunk();
+  r.chunks = chunks;
+  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<ChunkScorer> scorer,
+                          ChunkScorer::Create(model, SetupOf(options)));
   const int64_t first = options.n_ctx / 2;
-  // The reference's log-probabilities of one chunk's scored positions (per_chunk x n_vocab).
-  std::vector<double> ref_logp(static_cast<size_t>(per_chunk * n_vocab));
-  std::vector<int32_t> ref_top(static_cast<size_t>(per_chunk));
-  std::vector<double> ref_nll(static_cast<size_t>(per_chunk));
+  ReferenceChunk ref;
   std::vector<double> klds, logp;
   double nll_ref = 0, nll_model = 0, diff_sum = 0, diff2_sum = 0;
   int64_t same_top = 0;
   progress(0, r.chunks);
   for (int64_t c = 0; c < r.chunks; ++c) {
-    SLIMLM_RETURN_IF_ERROR(
-        ref_scorer->Score(tokens, c, [&](int64_t j, std::span<const float> logits, int32_t t) {
-          const size_t i = static_cast<size_t>(j - first);
-          LogSoftmax(logits, logp);
-          std::copy(logp.begin(), logp.end(), ref_logp.begin() + i * n_vocab);
-          ref_top[i] =
-              static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-          ref_nll[i] = -logp[static_cast<size_t>(t)];
-        }));
+    SLIMLM_RETURN_IF_ERROR(reference_chunk(c, &ref));
     SLIMLM_RETURN_IF_ERROR(
         scorer->Score(tokens, c, [&](int64_t j, std::span<const float> logits, int32_t t) {
           const size_t i = static_cast<size_t>(j - first);
           LogSoftmax(logits, logp);
-          const double* p = &ref_logp[i * n_vocab];
+          const double* p = &ref.logp[i * n_vocab];
           double kld = 0;
           for (int64_t v = 0; v < n_vocab; ++v) kld += std::exp(p[v]) * (p[v] - logp[v]);
           klds.push_back(std::max(kld, 0.0));  // Rounding can leave -1e-17 for equal models.
           const int32_t top =
               static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-          same_top += top == ref_top[i] ? 1 : 0;
+          same_top += top == ref.top[i] ? 1 : 0;
           const double nll = -logp[static_cast<size_t>(t)];
           nll_model += nll;
-          nll_ref += ref_nll[i];
-          diff_sum += nll - ref_nll[i];
-          diff2_sum += (nll - ref_nll[i]) * (nll - ref_nll[i]);
+          nll_ref += ref.nll[i];
+          diff_sum += nll - ref.nll[i];
+          diff2_sum += (nll - ref.nll[i]) * (nll - ref.nll[i]);
         }));
     progress(c + 1, r.chunks);
   }
@@ -111,6 +95,103 @@ Result<KlDivergenceResult> ComputeKlDivergence(const Model& model, const Model& 
   const double diff_var = std::max(0.0, diff2_sum / n - mean_diff * mean_diff);
   r.delta_ppl_stderr = n > 1 ? std::sqrt(diff_var / (n - 1)) * r.ppl_model : 0;
   return r;
+}
+
+// Scores the reference model's chunks into ReferenceChunk form.
+class ReferenceScorer {
+ public:
+  static Result<ReferenceScorer> Create(const Model& reference, const PerplexityOptions& options) {
+    SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<ChunkScorer> scorer,
+                            ChunkScorer::Create(reference, SetupOf(options)));
+    return ReferenceScorer(std::move(scorer), reference.config().n_vocab, options.n_ctx / 2);
+  }
+  Status Score(std::span<const int32_t> tokens, int64_t c, ReferenceChunk* out) {
+    const int64_t per_chunk = scorer_->scored_per_chunk();
+    out->logp.resize(static_cast<size_t>(per_chunk * n_vocab_));
+    out->top.resize(static_cast<size_t>(per_chunk));
+    out->nll.resize(static_cast<size_t>(per_chunk));
+    return scorer_->Score(tokens, c, [&](int64_t j, std::span<const float> logits, int32_t t) {
+      const size_t i = static_cast<size_t>(j - first_);
+      LogSoftmax(logits, logp_);
+      std::copy(logp_.begin(), logp_.end(), out->logp.begin() + i * n_vocab_);
+      out->top[i] =
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      out->nll[i] = -logp_[static_cast<size_t>(t)];
+    });
+  }
+
+ private:
+  ReferenceScorer(std::unique_ptr<ChunkScorer> scorer, int64_t n_vocab, int64_t first)
+      : scorer_(std::move(scorer)), n_vocab_(n_vocab), first_(first) {}
+  std::unique_ptr<ChunkScorer> scorer_;
+  int64_t n_vocab_, first_;
+  std::vector<double> logp_;
+};
+
+}  // namespace
+
+Result<KlDivergenceResult> ComputeKlDivergence(const Model& model, const Model& reference,
+                                               std::span<const int32_t> tokens,
+                                               const PerplexityOptions& options,
+                                               FunctionRef<void(int64_t, int64_t)> progress,
+                                               const std::string& save_logits) {
+  const int64_t n_vocab = model.config().n_vocab;
+  if (reference.config().n_vocab != n_vocab) {
+    return InvalidArgumentError("the reference has {} tokens in its vocabulary, the model {}",
+                                reference.config().n_vocab, n_vocab);
+  }
+  SLIMLM_ASSIGN_OR_RETURN(int64_t chunks, CountChunks(static_cast<int64_t>(tokens.size()),
+                                                      options.n_ctx, options.max_chunks));
+  SLIMLM_ASSIGN_OR_RETURN(ReferenceScorer ref_scorer, ReferenceScorer::Create(reference, options));
+  std::unique_ptr<ReferenceLogitsWriter> writer;
+  if (!save_logits.empty()) {
+    SLIMLM_ASSIGN_OR_RETURN(
+        writer, ReferenceLogitsWriter::Create(save_logits, n_vocab, options.n_ctx, tokens, chunks));
+  }
+  SLIMLM_ASSIGN_OR_RETURN(KlDivergenceResult r,
+                          Compare(
+                              model, tokens, options, chunks,
+                              [&](int64_t c, ReferenceChunk* out) -> Status {
+                                SLIMLM_RETURN_IF_ERROR(ref_scorer.Score(tokens, c, out));
+                                return writer ? writer->Append(*out) : Status::Ok();
+                              },
+                              progress));
+  if (writer) SLIMLM_RETURN_IF_ERROR(writer->Commit());
+  return r;
+}
+
+Result<KlDivergenceResult> ComputeKlDivergence(const Model& model, const std::string& ref_logits,
+                                               std::span<const int32_t> tokens,
+                                               const PerplexityOptions& options,
+                                               FunctionRef<void(int64_t, int64_t)> progress) {
+  SLIMLM_ASSIGN_OR_RETURN(int64_t chunks, CountChunks(static_cast<int64_t>(tokens.size()),
+                                                      options.n_ctx, options.max_chunks));
+  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<ReferenceLogitsReader> reader,
+                          ReferenceLogitsReader::Open(ref_logits, model.config().n_vocab,
+                                                      options.n_ctx, tokens, chunks));
+  return Compare(
+      model, tokens, options, chunks,
+      [&](int64_t c, ReferenceChunk* out) { return reader->Read(c, tokens, out); }, progress);
+}
+
+Result<int64_t> SaveReferenceLogits(const Model& reference, std::span<const int32_t> tokens,
+                                    const PerplexityOptions& options, const std::string& path,
+                                    FunctionRef<void(int64_t, int64_t)> progress) {
+  SLIMLM_ASSIGN_OR_RETURN(int64_t chunks, CountChunks(static_cast<int64_t>(tokens.size()),
+                                                      options.n_ctx, options.max_chunks));
+  SLIMLM_ASSIGN_OR_RETURN(ReferenceScorer ref_scorer, ReferenceScorer::Create(reference, options));
+  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<ReferenceLogitsWriter> writer,
+                          ReferenceLogitsWriter::Create(path, reference.config().n_vocab,
+                                                        options.n_ctx, tokens, chunks));
+  ReferenceChunk chunk;
+  progress(0, chunks);
+  for (int64_t c = 0; c < chunks; ++c) {
+    SLIMLM_RETURN_IF_ERROR(ref_scorer.Score(tokens, c, &chunk));
+    SLIMLM_RETURN_IF_ERROR(writer->Append(chunk));
+    progress(c + 1, chunks);
+  }
+  SLIMLM_RETURN_IF_ERROR(writer->Commit());
+  return chunks;
 }
 
 }  // namespace slimlm::eval

@@ -177,6 +177,10 @@ std::string_view MatMulName(DType type) {
       return "matmul q8_0";
     case DType::kQ4_0:
       return "matmul q4_0";
+    case DType::kQ4_K:
+      return "matmul q4_k";
+    case DType::kQ6_K:
+      return "matmul q6_k";
   }
   return "matmul";
 }

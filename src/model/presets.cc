@@ -64,9 +64,13 @@ struct TensorPlan {
   float fill;  // Constant value (norm weights); NaN: random.
 };
 
-// The output matrix decides every logit, so 4-bit models keep it at 8 bits, as llama.cpp's
-// default mixes do (they use q6_k, which slimlm does not have yet).
-DType OutputType(DType type) { return type == DType::kQ4_0 ? DType::kQ8_0 : type; }
+// The output matrix decides every logit, so 4-bit models keep it at more bits, as llama.cpp's
+// default mixes do: q8_0 beside q4_0, q6_k beside q4_k.
+DType OutputType(DType type) {
+  if (type == DType::kQ4_0) return DType::kQ8_0;
+  if (type == DType::kQ4_K) return DType::kQ6_K;
+  return type;
+}
 
 std::vector<TensorPlan> PlanTensors(const ModelPreset& p, DType type) {
   const ModelConfig& c = p.config;

@@ -197,6 +197,14 @@ Result<ImportanceStats> LoadImportance(const std::string& path) {
 
 void QuantizeRowWeighted(DType type, const float* x, const float* importance, void* out,
                          int64_t n) {
+  if (type == DType::kQ4_K) {
+    QuantizeRowQ4_KRef(x, static_cast<BlockQ4_K*>(out), n, importance);
+    return;
+  }
+  if (type == DType::kQ6_K) {
+    QuantizeRowQ6_KRef(x, static_cast<BlockQ6_K*>(out), n, importance);
+    return;
+  }
   uint8_t* o = static_cast<uint8_t*>(out);
   const bool q4 = type == DType::kQ4_0;
   const size_t block_bytes = q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);

@@ -23,7 +23,49 @@ namespace {
 
 bool Writable(DType type) {
   return type == DType::kF32 || type == DType::kF16 || type == DType::kBF16 ||
-         type == DType::kQ8_0 || type == DType::kQ4_0;
+         type == DType::kQ8_0 || type == DType::kQ4_0 || type == DType::kQ4_K ||
+         type == DType::kQ6_K;
+}
+
+bool IsKQuant(DType type) { return type == DType::kQ4_K || type == DType::kQ6_K; }
+
+// Where a matrix's rows are not whole blocks of its type: the type of about the same size with
+// smaller blocks (q4_k -> q4_0, q6_k -> q8_0), else f16.
+DType FallbackType(DType type, int64_t cols) {
+  const DType smaller = type == DType::kQ4_K   ? DType::kQ4_0
+                        : type == DType::kQ6_K ? DType::kQ8_0
+                                               : DType::kF16;
+  return IsRowLengthValid(smaller, cols) ? smaller : DType::kF16;
+}
+
+// Layer index of a "blk.N." tensor name; -1 for others.
+int LayerOf(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  const size_t dot = name.find('.', 4);
+  if (dot == std::string::npos) return -1;
+  try {
+    return std::stoi(name.substr(4, dot - 4));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+int LayerCount(const WeightStore& store) {
+  int n = 0;
+  for (const StoredTensor& t : store.tensors()) n = std::max(n, LayerOf(t.name) + 1);
+  return n;
+}
+
+// The q4_k mix (llama.cpp's Q4_K_M idea): the value and down projections, whose errors reach
+// the residual stream unattenuated, get 6 bits in the first and last eighth of the layers, where
+// quantization hurts most, and in every third layer between.
+bool WantsMoreBits(const std::string& name, int n_layers) {
+  const bool v_or_down =
+      name.find(".attn_v.") != std::string::npos || name.find(".ffn_down.") != std::string::npos;
+  const int layer = LayerOf(name);
+  if (!v_or_down || layer < 0 || n_layers <= 0) return false;
+  const int eighth = n_layers / 8;
+  return layer < eighth || layer >= n_layers - eighth || (layer - eighth) % 3 == 2;
 }
 
 double BitsPerWeight(DType type) {
@@ -42,6 +84,10 @@ uint32_t FileType(DType type) {
       return 2;
     case DType::kQ8_0:
       return 7;
+    case DType::kQ4_K:
+      return 15;  // Q4_K_M: the mix of PlanQuantization.
+    case DType::kQ6_K:
+      return 18;
     case DType::kBF16:
       return 32;
     default:
@@ -68,7 +114,7 @@ Result<TensorTypeRule> ParseTensorTypeRule(const std::string& text) {
   if (!type || !Writable(*type)) {
     return InvalidArgumentError(
         "--keep-tensor '{}': type '{}' is not one of f32, f16, bf16, "
-        "q8_0, q4_0",
+        "q8_0, q4_0, q4_k, q6_k",
         text, type_name);
   }
   rule.type = *type;
@@ -83,10 +129,11 @@ Result<TensorTypeRule> ParseTensorTypeRule(const std::string& text) {
 Result<std::vector<TensorPlan>> PlanQuantization(const WeightStore& store,
                                                  const QuantizeOptions& options) {
   if (!Writable(options.type) || options.type == DType::kF32) {
-    return InvalidArgumentError("--type {} is not one of f16, bf16, q8_0, q4_0",
+    return InvalidArgumentError("--type {} is not one of f16, bf16, q8_0, q4_0, q4_k, q6_k",
                                 DTypeName(options.type));
   }
   const std::string logits = LogitsMatrix(store);
+  const int n_layers = LayerCount(store);
   std::vector<TensorPlan> plan;
   for (const StoredTensor& t : store.tensors()) {
     TensorPlan p{t.name, t.shape, t.dtype, t.dtype, "vector"};
@@ -108,8 +155,13 @@ Result<std::vector<TensorPlan>> PlanQuantization(const WeightStore& store,
       p.to = options.type;
       p.why = "target";
       if (t.name == logits && BitsPerWeight(options.type) < BitsPerWeight(DType::kQ8_0)) {
-        p.to = DType::kQ8_0;
-        p.why = "logits matrix at 8 bits";
+        // The logits matrix at 8 bits, or at 6 in the k-quant mix.
+        const bool six = options.type == DType::kQ4_K || options.type == DType::kQ6_K;
+        p.to = six ? DType::kQ6_K : DType::kQ8_0;
+        p.why = six ? "logits matrix at 6 bits" : "logits matrix at 8 bits";
+      } else if (options.type == DType::kQ4_K && WantsMoreBits(t.name, n_layers)) {
+        p.to = DType::kQ6_K;
+        p.why = "v/down projection at 6 bits";
       }
       for (const TensorTypeRule& rule : options.rules) {
         if (std::regex_match(t.name, rule.regex)) {
@@ -120,7 +172,7 @@ Result<std::vector<TensorPlan>> PlanQuantization(const WeightStore& store,
       }
       if (!IsRowLengthValid(p.to, t.shape.Cols())) {
         p.why = fmt::format("rows of {} are not whole {} blocks", t.shape.Cols(), DTypeName(p.to));
-        p.to = DType::kF16;
+        p.to = FallbackType(p.to, t.shape.Cols());
       }
     } else {
       // Vectors keep their type, and rules may name them too (e.g. to store norms in f16).
@@ -206,7 +258,8 @@ Result<QuantizeSummary> QuantizeToGguf(const WeightStore& store, const std::stri
       const int64_t rows = t.shape.Rows(), cols = t.shape.Cols();
       const size_t in_row = RowBytes(t.dtype, cols), out_row = RowBytes(p.to, cols);
       const std::vector<float>* importance =
-          options.importance != nullptr && (p.to == DType::kQ4_0 || p.to == DType::kQ8_0)
+          options.importance != nullptr &&
+                  (p.to == DType::kQ4_0 || p.to == DType::kQ8_0 || IsKQuant(p.to))
               ? options.importance->Find(p.name)
               : nullptr;
       if (importance != nullptr && static_cast<int64_t>(importance->size()) != cols) {

@@ -16,7 +16,11 @@ constexpr DTypeTraits kBF16Traits{"bf16", 1, 2, false};
 constexpr DTypeTraits kQ8_0Traits{"q8_0", kQ8_0BlockSize, sizeof(BlockQ8_0), true};
 constexpr DTypeTraits kQ4_0Traits{"q4_0", kQ4_0BlockSize, sizeof(BlockQ4_0), true};
 
-constexpr DType kAllTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+constexpr DTypeTraits kQ4_KTraits{"q4_k", kQK_K, sizeof(BlockQ4_K), true};
+constexpr DTypeTraits kQ6_KTraits{"q6_k", kQK_K, sizeof(BlockQ6_K), true};
+
+constexpr DType kAllTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
+                               DType::kQ4_0, DType::kQ4_K, DType::kQ6_K};
 
 }  // namespace
 
@@ -32,6 +36,10 @@ const DTypeTraits& Traits(DType type) {
       return kQ8_0Traits;
     case DType::kQ4_0:
       return kQ4_0Traits;
+    case DType::kQ4_K:
+      return kQ4_KTraits;
+    case DType::kQ6_K:
+      return kQ6_KTraits;
   }
   SLIMLM_CHECK(false) << "unknown dtype " << static_cast<uint32_t>(type);
   return kF32Traits;

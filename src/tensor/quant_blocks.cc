@@ -94,6 +94,12 @@ void RowToF32(DType type, const void* row, float* out, int64_t n) {
     case DType::kQ4_0:
       DequantizeRowQ4_0Ref(static_cast<const BlockQ4_0*>(row), out, n);
       return;
+    case DType::kQ4_K:
+      DequantizeRowQ4_KRef(static_cast<const BlockQ4_K*>(row), out, n);
+      return;
+    case DType::kQ6_K:
+      DequantizeRowQ6_KRef(static_cast<const BlockQ6_K*>(row), out, n);
+      return;
   }
   SLIMLM_CHECK(false) << "RowToF32: unhandled dtype";
 }
@@ -118,6 +124,12 @@ void RowFromF32(DType type, const float* row, void* out, int64_t n) {
       return;
     case DType::kQ4_0:
       QuantizeRowQ4_0Ref(row, static_cast<BlockQ4_0*>(out), n);
+      return;
+    case DType::kQ4_K:
+      QuantizeRowQ4_KRef(row, static_cast<BlockQ4_K*>(out), n);
+      return;
+    case DType::kQ6_K:
+      QuantizeRowQ6_KRef(row, static_cast<BlockQ6_K*>(out), n);
       return;
   }
   SLIMLM_CHECK(false) << "RowFromF32: unhandled dtype";

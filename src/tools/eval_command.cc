@@ -22,7 +22,9 @@ namespace {
 
 struct PplArgs {
   std::string model;
-  std::string ref;                     // eval kld: the reference model.
+  std::string ref;                     // eval kld: the reference model,
+  std::string ref_logits;              //   or its saved log-probabilities;
+  std::string save_logits;             //   where to save the reference's.
   std::string tasks;                   // eval choice: the JSONL items.
   std::vector<std::string> templates;  // eval choice: prompt templates with {context}.
   std::string data;
@@ -53,6 +55,8 @@ class ChunkProgress {
     if (!progress_) progress_.emplace(label_, total, "chunks");
     progress_->Update(done);
   }
+  // Ends the bar before results are printed.
+  void Finish() { progress_.reset(); }
 
  private:
   std::string label_;
@@ -136,30 +140,59 @@ void AddChunkOptions(CLI::App* app, PplArgs* args) {
 }
 
 Status KlDivergence(const PplArgs& args) {
+  if (!args.ref.empty() && !args.ref_logits.empty()) {
+    return InvalidArgumentError("eval kld: give --ref or --ref-logits, not both");
+  }
+  const bool save_only = args.ref.empty() && args.ref_logits.empty();
+  if (save_only && args.save_logits.empty()) {
+    return InvalidArgumentError(
+        "eval kld: no reference: give --ref MODEL, --ref-logits FILE, or --save-logits FILE to "
+        "save this model's log-probabilities as a reference");
+  }
+  if (!args.ref_logits.empty() && !args.save_logits.empty()) {
+    return InvalidArgumentError(
+        "eval kld: --save-logits saves a reference model's; with "
+        "--ref-logits there is none");
+  }
   SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
   SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.data));
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, args.tokenizer, true));
-  SLIMLM_ASSIGN_OR_RETURN(auto reference, LoadModelForCommand(args.ref, args.tokenizer, true));
   SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, eval::TokenizeText(*model, text));
-  SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> ref_tokens, eval::TokenizeText(*reference, text));
-  if (tokens != ref_tokens) {
-    return InvalidArgumentError(
-        "{} and {} tokenize the text differently: KL divergence compares models with one "
-        "vocabulary",
-        args.model, args.ref);
-  }
   const eval::PerplexityOptions options = ChunkOptionsFrom(args, kv_type);
-  Result<eval::KlDivergenceResult> result = [&] {
-    ChunkProgress progress("eval kld");
-    return eval::ComputeKlDivergence(*model, *reference, tokens, options,
-                                     [&](int64_t done, int64_t total) { progress(done, total); });
-  }();
+  ChunkProgress progress("eval kld");
+  auto report = [&](int64_t done, int64_t total) { progress(done, total); };
+  if (save_only) {
+    Result<int64_t> saved =
+        eval::SaveReferenceLogits(*model, tokens, options, args.save_logits, report);
+    if (!saved.ok()) return saved.status().WithContext(args.data);
+    progress.Finish();
+    fmt::print("saved the log-probabilities of {} over {} chunks of {} tokens to {}\n", args.model,
+               *saved, args.n_ctx, args.save_logits);
+    return Status::Ok();
+  }
+  Result<eval::KlDivergenceResult> result = InternalError("unreachable");
+  if (!args.ref_logits.empty()) {
+    result = eval::ComputeKlDivergence(*model, args.ref_logits, tokens, options, report);
+  } else {
+    SLIMLM_ASSIGN_OR_RETURN(auto reference, LoadModelForCommand(args.ref, args.tokenizer, true));
+    SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> ref_tokens, eval::TokenizeText(*reference, text));
+    if (tokens != ref_tokens) {
+      return InvalidArgumentError(
+          "{} and {} tokenize the text differently: KL divergence compares models with one "
+          "vocabulary",
+          args.model, args.ref);
+    }
+    result =
+        eval::ComputeKlDivergence(*model, *reference, tokens, options, report, args.save_logits);
+  }
+  progress.Finish();
   if (!result.ok()) return result.status().WithContext(args.data);
+  const std::string ref_name = args.ref.empty() ? args.ref_logits : args.ref;
   const eval::KlDivergenceResult& r = *result;
   if (args.json) {
     nlohmann::json j = {
         {"model", args.model},
-        {"reference", args.ref},
+        {"reference", ref_name},
         {"data", args.data},
         {"n_ctx", args.n_ctx},
         {"chunks", r.chunks},
@@ -181,7 +214,7 @@ Status KlDivergence(const PplArgs& args) {
     return Status::Ok();
   }
   fmt::print("KL divergence of {} from {}: {} chunks of {} tokens, {} positions scored\n",
-             args.model, args.ref, r.chunks, args.n_ctx, r.positions);
+             args.model, ref_name, r.chunks, args.n_ctx, r.positions);
   fmt::print("Mean    KLD: {:.6f} +/- {:.6f}\n", r.kld_mean, r.kld_stderr);
   fmt::print(
       "Maximum KLD: {:.6f}\n99.9%   KLD: {:.6f}\n99.0%   KLD: {:.6f}\n90.0%   KLD: "
@@ -280,8 +313,13 @@ CommandSpec EvalCommand() {
                 "top-token agreement and both perplexities");
             AddChunkOptions(kld, kld_args.get());
             kld->add_option("--ref", kld_args->ref,
-                            "The reference model (e.g. the unquantized original)")
-                ->required();
+                            "The reference model (e.g. the unquantized original)");
+            kld->add_option("--ref-logits", kld_args->ref_logits,
+                            "The reference's log-probabilities saved by --save-logits (same "
+                            "text and -c), instead of --ref");
+            kld->add_option("--save-logits", kld_args->save_logits,
+                            "Save the reference's log-probabilities (the model's when there is "
+                            "no --ref) for later --ref-logits runs");
             auto choice_args = std::make_shared<PplArgs>();
             CLI::App* choice = app->add_subcommand(
                 "choice",

@@ -63,7 +63,7 @@ CommandSpec InitCommand() {
                 ->capture_default_str();
             app->add_option("--type", args->type,
                             "Type of the weight matrices: f32, f16, bf16, "
-                            "q8_0, q4_0")
+                            "q8_0, q4_0, q4_k, q6_k")
                 ->capture_default_str();
             app->add_option("--tokenizer", args->tokenizer,
                             "Use this tokenizer (tokenizer.bin, tokenizer.json, GGUF) instead of "

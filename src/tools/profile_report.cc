@@ -36,7 +36,8 @@ std::string FormatProfile(const std::string& title, const OpProfile& profile,
   for (const OpStats& s : stats) {
     const double gbs = s.seconds > 0 ? s.bytes / s.seconds / 1e9 : 0.0;
     const double gops = s.seconds > 0 ? s.ops / s.seconds / 1e9 : 0.0;
-    const bool int8 = s.name == "matmul q8_0" || s.name == "matmul q4_0";
+    const bool int8 = s.name == "matmul q8_0" || s.name == "matmul q4_0" ||
+                      s.name == "matmul q4_k" || s.name == "matmul q6_k";
     const double peak = int8 ? limits.int8_gops : limits.fma_gflops;
     out += fmt::format("{:<16} {:>7} {:>9.2f} {:>5.1f}% {:>8.1f} {:>8.1f} {:>6.0f}% {:>6.0f}%\n",
                        s.name, s.calls, s.seconds * 1e3, total > 0 ? 100 * s.seconds / total : 0,

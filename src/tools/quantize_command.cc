@@ -78,7 +78,8 @@ Status Quantize(const QuantizeArgs& args) {
   quant::QuantizeOptions options;
   std::optional<DType> type = ParseDType(args.type);
   if (!type) {
-    return InvalidArgumentError("--type '{}' is not one of f16, bf16, q8_0, q4_0", args.type);
+    return InvalidArgumentError("--type '{}' is not one of f16, bf16, q8_0, q4_0, q4_k, q6_k",
+                                args.type);
   }
   options.type = *type;
   for (const std::string& rule : args.keep) {
@@ -131,21 +132,24 @@ Status Quantize(const QuantizeArgs& args) {
 CommandSpec QuantizeCommand() {
   return {
       "quantize",
-      "Quantize a model to GGUF (f16, bf16, q8_0, q4_0), tensor by tensor, with mixed "
-      "precision",
+      "Quantize a model to GGUF (f16, bf16, q8_0, q4_0, q4_k, q6_k), tensor by tensor, with "
+      "mixed precision",
       [](CLI::App* app) {
         auto args = std::make_shared<QuantizeArgs>();
         app->add_option("in", args->in, "Input: GGUF file, HF folder or llama2.c .bin")->required();
         app->add_option("out", args->out, "Output GGUF file")->required();
-        app->add_option("--type", args->type, "Target type: f16, bf16, q8_0, q4_0")->required();
+        app->add_option("--type", args->type,
+                        "Target type: f16, bf16, q8_0, q4_0, q4_k (with q6_k where it "
+                        "matters), q6_k")
+            ->required();
         app->add_option("--keep-tensor", args->keep,
                         "REGEX=TYPE: tensors whose name matches get TYPE (first rule wins; "
                         "repeatable), e.g. 'blk\\.0\\..*=q8_0'");
         app->add_flag("--allow-requantize", args->allow_requantize,
                       "Accept already quantized matrices as input");
         app->add_option("--calib", args->calib,
-                        "Calibration text: collect importance statistics and round q4_0/q8_0 "
-                        "blocks to minimize the activation-weighted error");
+                        "Calibration text: collect importance statistics and choose the "
+                        "quantized blocks' scales to minimize the activation-weighted error");
         app->add_option("--calib-ctx", args->calib_ctx, "Tokens per calibration chunk")
             ->check(CLI::Range(int64_t{2}, int64_t{1} << 20))
             ->capture_default_str();

@@ -2,6 +2,7 @@
 // against itself, the perplexities equal to eval ppl's, and q8_0 within the issue's bounds.
 #include "slimlm/eval/kl_divergence.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -78,6 +79,73 @@ TEST_F(KlDivergenceTest, Q8WithinTheIssuesBoundsAndPerplexitiesMatchEvalPpl) {
   EXPECT_NEAR(r->ppl_reference, ppl_ref->ppl, 1e-9 * ppl_ref->ppl);
   EXPECT_NEAR(r->delta_ppl, ppl_q8->ppl - ppl_ref->ppl, 1e-9);
   EXPECT_GT(r->delta_ppl_stderr, 0.0);
+}
+
+// Saved log-probabilities stand in for the reference: every figure as with the reference loaded,
+// up to the 16-bit coding of each log-probability (step/2 of a range under 40 nats: 3e-4).
+TEST_F(KlDivergenceTest, SavedReferenceLogitsGiveTheSameFigures) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string q8_path = dir + "/q8.gguf", logits = dir + "/ref.logits";
+  auto source = LoadModel(testing::SharedDataPath(kModel));
+  ASSERT_TRUE(source.ok());
+  quant::QuantizeOptions q;
+  q.type = DType::kQ4_0;
+  ASSERT_TRUE(quant::QuantizeToGguf(*source, q8_path, q, "s", [](int64_t, int64_t) {}).ok());
+  auto model = Model::Load(q8_path);
+  ASSERT_TRUE(model.ok());
+  auto direct = ComputeKlDivergence(
+      **model, *reference_, tokens_, options_, [](int64_t, int64_t) {}, logits);
+  ASSERT_TRUE(direct.ok()) << direct.status().message();
+  auto saved = ComputeKlDivergence(**model, logits, tokens_, options_, [](int64_t, int64_t) {});
+  ASSERT_TRUE(saved.ok()) << saved.status().message();
+  EXPECT_EQ(saved->positions, direct->positions);
+  EXPECT_NEAR(saved->kld_mean, direct->kld_mean, 3e-4);
+  EXPECT_NEAR(saved->kld_p99, direct->kld_p99, 3e-4);
+  EXPECT_NEAR(std::log(saved->ppl_reference), std::log(direct->ppl_reference), 3e-4);
+  EXPECT_EQ(saved->ppl_model, direct->ppl_model);
+  EXPECT_NEAR(saved->top1_agreement, direct->top1_agreement, 0.01);
+
+  // SaveReferenceLogits writes the same file.
+  const std::string again = dir + "/again.logits";
+  auto chunks = SaveReferenceLogits(*reference_, tokens_, options_, again, [](int64_t, int64_t) {});
+  ASSERT_TRUE(chunks.ok());
+  EXPECT_EQ(*chunks, 20);
+  std::ifstream a(logits, std::ios::binary), b(again, std::ios::binary);
+  std::stringstream sa, sb;
+  sa << a.rdbuf();
+  sb << b.rdbuf();
+  EXPECT_TRUE(sa.str() == sb.str());
+}
+
+TEST_F(KlDivergenceTest, SavedReferenceLogitsRefuseAnotherRun) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string logits = dir + "/ref.logits";
+  ASSERT_TRUE(
+      SaveReferenceLogits(*reference_, tokens_, options_, logits, [](int64_t, int64_t) {}).ok());
+  auto expect_error = [&](const std::string& path, std::span<const int32_t> tokens,
+                          const PerplexityOptions& options, const std::string& words) {
+    auto r = ComputeKlDivergence(*reference_, path, tokens, options, [](int64_t, int64_t) {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find(words), std::string::npos) << r.status().message();
+  };
+  PerplexityOptions other_ctx = options_;
+  other_ctx.n_ctx = 64;
+  expect_error(logits, tokens_, other_ctx, "-c 128");
+  PerplexityOptions more = options_;
+  more.max_chunks = 30;
+  expect_error(logits, tokens_, more, "holds 20 chunks");
+  std::vector<int32_t> shifted(tokens_.begin() + 1, tokens_.end());
+  expect_error(logits, shifted, options_, "other tokens");
+  // A truncated file and one that is not a logits file at all.
+  std::ifstream in(logits, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string cut = dir + "/cut.logits", other = dir + "/other.logits";
+  std::ofstream(cut, std::ios::binary) << ss.str().substr(0, ss.str().size() - 10);
+  std::ofstream(other, std::ios::binary) << "GGUF and then some more bytes";
+  expect_error(cut, tokens_, options_, "truncated");
+  expect_error(other, tokens_, options_, "not a reference logits file");
+  expect_error(dir + "/missing.logits", tokens_, options_, "missing.logits");
 }
 
 }  // namespace

@@ -255,9 +255,11 @@ TEST(Gguf, SpecificErrors) {
   EXPECT_EQ(ParseStatus(elf).message(),
             "m.gguf: not a GGUF file (magic 0x7f454c46, expected \"GGUF\")");
   EXPECT_EQ(ParseStatus({'G', 'G'}).message(), "m.gguf: not a GGUF file (only 2 bytes)");
-  Status q4k = ParseStatus(TinyGguf(12));
-  EXPECT_EQ(q4k.code(), StatusCode::kUnsupported);
-  EXPECT_EQ(q4k.message(), "m.gguf: tensor 'w' has unsupported tensor type q4_k (ggml type 12)");
+  Status q5k = ParseStatus(TinyGguf(13));
+  EXPECT_EQ(q5k.code(), StatusCode::kUnsupported);
+  EXPECT_EQ(q5k.message(), "m.gguf: tensor 'w' has unsupported tensor type q5_k (ggml type 13)");
+  EXPECT_EQ(ParseStatus(TinyGguf(12)).message(),
+            "m.gguf: tensor 'w' has rows of 4 elements, not a multiple of q4_k's block size 256");
   EXPECT_THAT(ParseStatus(TinyGguf(200)).message(), HasSubstr("unsupported tensor type unknown"));
   // 4 x 3 f32 elements need 48 bytes at offset 0, but only 32 follow the header.
   EXPECT_EQ(ParseStatus(TinyGguf(0, 6)).message(),

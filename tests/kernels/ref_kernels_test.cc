@@ -99,7 +99,9 @@ TEST_P(MatMulTest, ReferenceMatchesDoublePrecisionProduct) {
   const DType type = GetParam();
   std::mt19937 rng(7);
   const int block = Traits(type).block_size;
-  for (int64_t k : {int64_t{32}, int64_t{96}, int64_t{224}, int64_t{32 * 13}}) {
+  // Whole blocks of the type (of 32 for the plain types): 1, 3, 7 and 13 of them.
+  const int64_t unit = std::max(block, 32);
+  for (int64_t k : {unit, 3 * unit, 7 * unit, 13 * unit}) {
     const int64_t rows = 5, n_tokens = 3;
     TypedMatrix w = MakeMatrix(rng, type, rows, k);
     std::vector<float> x = RandomVector(rng, n_tokens * k);
@@ -117,7 +119,6 @@ TEST_P(MatMulTest, ReferenceMatchesDoublePrecisionProduct) {
         EXPECT_NEAR(y[t * rows + r], exact, bound) << DTypeName(type) << " k=" << k;
       }
     }
-    (void)block;
   }
 }
 
@@ -132,7 +133,7 @@ TEST_P(MatMulTest, EveryPathMatchesReferenceOnOddShapes) {
   for (Isa isa : SupportedIsas()) {
     const KernelTable& table = **KernelsFor(isa);
     for (int trial = 0; trial < 16; ++trial) {
-      const int64_t k = block * (1 + static_cast<int64_t>(rng() % 40)) +
+      const int64_t k = block * (1 + static_cast<int64_t>(rng() % (block > 32 ? 12 : 40))) +
                         (block == 1 ? static_cast<int64_t>(rng() % 7) : 0);
       const int64_t rows = 1 + static_cast<int64_t>(rng() % 75);
       const int64_t n_tokens = 1 + static_cast<int64_t>(rng() % 13);
@@ -173,7 +174,7 @@ TEST_P(MatMulTest, EveryPathMatchesReferenceOnOddShapes) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatMulTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
-                                           DType::kQ4_0),
+                                           DType::kQ4_0, DType::kQ4_K, DType::kQ6_K),
                          [](const auto& param_info) {
                            return std::string(DTypeName(param_info.param));
                          });

@@ -100,8 +100,13 @@ TEST(DType, ParsesNamesAndKnowsSizes) {
   EXPECT_EQ(RowBytes(DType::kF16, 7), 14u);
   EXPECT_FALSE(IsRowLengthValid(DType::kQ8_0, 33));
   EXPECT_TRUE(IsKnownDType(30));
-  EXPECT_FALSE(IsKnownDType(12));
-  EXPECT_EQ(GgmlTypeName(12), "q4_k");
+  EXPECT_TRUE(IsKnownDType(12));
+  EXPECT_FALSE(IsKnownDType(13));
+  EXPECT_EQ(GgmlTypeName(13), "q5_k");
+  EXPECT_EQ(ParseDType("Q4_K"), DType::kQ4_K);
+  EXPECT_EQ(RowBytes(DType::kQ4_K, 512), 288u);
+  EXPECT_EQ(RowBytes(DType::kQ6_K, 256), 210u);
+  EXPECT_FALSE(IsRowLengthValid(DType::kQ6_K, 128));
 }
 
 }  // namespace

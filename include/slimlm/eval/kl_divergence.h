@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "slimlm/core/function_ref.h"
 #include "slimlm/core/status.h"
@@ -28,11 +29,27 @@ struct KlDivergenceResult {
 };
 
 // Both models must share the vocabulary (same size); `tokens` come from TokenizeText of either.
-// options.kv types apply to both. progress(chunks done, chunks).
+// options.kv types apply to both. progress(chunks done, chunks). When save_logits is not empty,
+// the reference's log-probabilities are also saved there for later runs.
 Result<KlDivergenceResult> ComputeKlDivergence(const Model& model, const Model& reference,
                                                std::span<const int32_t> tokens,
                                                const PerplexityOptions& options,
+                                               FunctionRef<void(int64_t, int64_t)> progress,
+                                               const std::string& save_logits = "");
+
+// The same against log-probabilities saved by an earlier run (SaveReferenceLogits or
+// save_logits above) on the same tokens with the same n_ctx; the reference is not loaded. Its
+// log-probabilities are stored to within 3e-4 nats (eval/reference_logits.h).
+Result<KlDivergenceResult> ComputeKlDivergence(const Model& model, const std::string& ref_logits,
+                                               std::span<const int32_t> tokens,
+                                               const PerplexityOptions& options,
                                                FunctionRef<void(int64_t, int64_t)> progress);
+
+// Saves the reference's log-probabilities over the chunks to `path` (atomically); returns the
+// number of chunks saved.
+Result<int64_t> SaveReferenceLogits(const Model& reference, std::span<const int32_t> tokens,
+                                    const PerplexityOptions& options, const std::string& path,
+                                    FunctionRef<void(int64_t, int64_t)> progress);
 
 }  // namespace slimlm::eval
 

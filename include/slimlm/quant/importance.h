@@ -43,10 +43,11 @@ Result<ImportanceStats> CollectImportance(const Model& model, std::span<const in
 Status SaveImportance(const ImportanceStats& stats, const std::string& path);
 Result<ImportanceStats> LoadImportance(const std::string& path);
 
-// Quantizes one row of n values (n a multiple of 32) to q4_0 or q8_0 choosing each block's scale
-// to minimize sum over the block of importance[i] (x[i] - dequantized[i])^2 (the block's f16
-// scale as stored). With all importances equal it still searches, so it is never worse than
-// the plain rounding by that measure.
+// Quantizes one row of n values (whole blocks) to q4_0 or q8_0 choosing each block's scale to
+// minimize sum over the block of importance[i] (x[i] - dequantized[i])^2 (the block's f16 scale
+// as stored); with all importances equal it still searches, so it is never worse than the plain
+// rounding by that measure. q4_k and q6_k fit their sub-block scales (and mins) with the same
+// weights, times each weight's magnitude (see QuantizeRowQ4_KRef).
 void QuantizeRowWeighted(DType type, const float* x, const float* importance, void* out, int64_t n);
 
 }  // namespace slimlm::quant

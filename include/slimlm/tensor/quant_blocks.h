@@ -30,12 +30,55 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ4_0) == 18, "q4_0 block must match GGUF");
 
+// K-quants: super-blocks of 256 weights, split into sub-blocks whose scales are themselves
+// quantized against one f16 scale per super-block.
+inline constexpr int kQK_K = 256;
+
+// 8 sub-blocks of 32 weights as 4-bit codes q with a 6-bit scale sc and a 6-bit min m each:
+// x = d * sc * q - dmin * m. Element e of the super-block sits in qs[32 (e / 64) + e % 32], in the
+// low nibble when e % 64 < 32, else in the high nibble; it belongs to sub-block e / 32. The 8
+// scales and 8 mins are packed into 12 bytes (see Q4_KScaleMin). 144 bytes, 4.5 bits per weight.
+struct BlockQ4_K {
+  uint16_t d;     // f16 bits
+  uint16_t dmin;  // f16 bits
+  uint8_t scales[12];
+  uint8_t qs[kQK_K / 2];
+};
+static_assert(sizeof(BlockQ4_K) == 144, "q4_k block must match GGUF");
+
+// 16 sub-blocks of 16 weights as 6-bit codes q (0..63) with an int8 scale sc each:
+// x = d * sc * (q - 32). Element e = 128 h + 32 s + l (h < 2, s < 4, l < 32) keeps its low 4 bits
+// in ql[64 h + 32 (s % 2) + l] (low nibble for s < 2, high nibble otherwise) and its high 2 bits
+// in bits 2 s, 2 s + 1 of qh[32 h + l]; its scale is scales[e / 16]. 210 bytes, 6.5625 bits per
+// weight.
+struct BlockQ6_K {
+  uint8_t ql[kQK_K / 2];
+  uint8_t qh[kQK_K / 4];
+  int8_t scales[kQK_K / 16];
+  uint16_t d;  // f16 bits
+};
+static_assert(sizeof(BlockQ6_K) == 210, "q6_k block must match GGUF");
+
+// Scale and min of sub-block j (0..7) from a q4_k block's 12 packed bytes: the first four
+// sub-blocks keep theirs in the low 6 bits of bytes j and j + 4; the last four keep their low
+// 4 bits in the nibbles of byte j + 4 and their high 2 bits in the top bits of bytes j - 4
+// (scale) and j (min).
+void Q4_KScaleMin(const uint8_t* scales, int j, uint8_t* sc, uint8_t* m);
+
 // x: (n,) f32 -> y: n / 32 blocks. n must be a multiple of 32.
 void QuantizeRowQ8_0Ref(const float* x, BlockQ8_0* y, int64_t n);
 void QuantizeRowQ4_0Ref(const float* x, BlockQ4_0* y, int64_t n);
 // x: n / 32 blocks -> y: (n,) f32.
 void DequantizeRowQ8_0Ref(const BlockQ8_0* x, float* y, int64_t n);
 void DequantizeRowQ4_0Ref(const BlockQ4_0* x, float* y, int64_t n);
+
+// x: (n,) f32 -> y: n / 256 blocks. `importance`, when not null, holds a weight per element
+// (the mean squared activation of its input channel, see quant/importance.h): each sub-block's
+// scale and min minimize the error weighted by it. Without it, larger weights count for more.
+void QuantizeRowQ4_KRef(const float* x, BlockQ4_K* y, int64_t n, const float* importance = nullptr);
+void QuantizeRowQ6_KRef(const float* x, BlockQ6_K* y, int64_t n, const float* importance = nullptr);
+void DequantizeRowQ4_KRef(const BlockQ4_K* x, float* y, int64_t n);
+void DequantizeRowQ6_KRef(const BlockQ6_K* x, float* y, int64_t n);
 
 // Converts one row of n elements of any type to f32 (exact for f16 / bf16 / quantized).
 void RowToF32(DType type, const void* row, float* out, int64_t n);

@@ -6,7 +6,9 @@
 // not depend on the number of tokens or on how rows are split. 8-bit weights (q8_0 stored signed,
 // q4_0 codes 0..15) multiply int8 activations with sdot (vdotq_s32), which sums four byte
 // products into each 32-bit lane: one 16-byte load of a quad holds 4 bytes of 4 rows, and the
-// activation's 4 bytes are broadcast to every lane.
+// activation's 4 bytes are broadcast to every lane. K-quants (q4_k, q6_k) take the same sdot on
+// their q4_0-style code records and apply the sub-block scales per 32-column block, as the
+// reference does.
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include "kernels/packed/int8_activations.h"
 #include "kernels/packed/matmul_schedule.h"
 #include "kernels/packed/packed_layout.h"
+#include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm::kernels::neon {
 namespace {
@@ -50,6 +53,7 @@ void QuantizeInt8(const float* x, void* out, int64_t k) {
   int8_t* q = reinterpret_cast<int8_t*>(p);
   float* d = reinterpret_cast<float*>(p + k);
   int32_t* s = reinterpret_cast<int32_t*>(p + k + (k / 32) * 4);
+  int32_t* h = reinterpret_cast<int32_t*>(p + k + (k / 32) * 8);
   for (int64_t b = 0; b < k / 32; ++b) {
     float32x4_t v[8];
     float32x4_t m = vdupq_n_f32(0.0f);
@@ -66,6 +70,7 @@ void QuantizeInt8(const float* x, void* out, int64_t k) {
       const int32x4_t r1 = vcvtaq_s32_f32(vmulq_n_f32(v[j + 1], inv));
       sum = vaddq_s32(sum, vaddq_s32(r0, r1));
       halves[j / 2] = vcombine_s16(vmovn_s32(r0), vmovn_s32(r1));
+      if (j == 2) h[b] = vaddvq_s32(sum);  // The first 16 values.
     }
     vst1q_s8(q + b * 32, vcombine_s8(vmovn_s16(halves[0]), vmovn_s16(halves[1])));
     vst1q_s8(q + b * 32 + 16, vcombine_s8(vmovn_s16(halves[2]), vmovn_s16(halves[3])));
@@ -223,11 +228,11 @@ constexpr std::array<Int8TileFn, sizeof...(I)> Int8Tiles(std::index_sequence<I..
   return {Int8Tile<kQ4, static_cast<int>(I) + 1>...};
 }
 
-void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
-                int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
-  static constexpr auto kQ8Tiles = Int8Tiles<false>(std::make_index_sequence<kInt8Tile>());
-  static constexpr auto kQ4Tiles = Int8Tiles<true>(std::make_index_sequence<kInt8Tile>());
-  const auto& tiles = q4 ? kQ4Tiles : kQ8Tiles;
+// Groups outside, tiles of up to kInt8Tile tokens inside: a group's records stay in cache while
+// every token passes over them.
+void RunInt8Tiles(const std::array<Int8TileFn, kInt8Tile>& tiles, const Matrix& w, const uint8_t* x,
+                  size_t x_row_bytes, float* y, int64_t ldy, int64_t n_tokens, int64_t r0,
+                  int64_t r1) {
   const size_t group_bytes = packed::GroupBytes(w.dtype, w.cols);
   const uint8_t* data = static_cast<const uint8_t*>(w.data);
   for (int64_t g = r0 / kPackRows; g * kPackRows < r1; ++g) {
@@ -241,6 +246,171 @@ void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, 
   }
 }
 
+void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
+                int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  static constexpr auto kQ8Tiles = Int8Tiles<false>(std::make_index_sequence<kInt8Tile>());
+  static constexpr auto kQ4Tiles = Int8Tiles<true>(std::make_index_sequence<kInt8Tile>());
+  RunInt8Tiles(q4 ? kQ4Tiles : kQ8Tiles, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
+}
+
+// --- K-quants ---
+
+// 16 per-row bytes (one per row of the group) as four vectors of 4 rows.
+inline void WidenU8(const uint8_t* p, float32x4_t out[kVectors]) {
+  const uint8x16_t b = vld1q_u8(p);
+  const uint16x8_t lo = vmovl_u8(vget_low_u8(b)), hi = vmovl_high_u8(b);
+  out[0] = vcvtq_f32_u32(vmovl_u16(vget_low_u16(lo)));
+  out[1] = vcvtq_f32_u32(vmovl_high_u16(lo));
+  out[2] = vcvtq_f32_u32(vmovl_u16(vget_low_u16(hi)));
+  out[3] = vcvtq_f32_u32(vmovl_high_u16(hi));
+}
+
+inline void WidenS8(const uint8_t* p, int32x4_t out[kVectors]) {
+  const int8x16_t b = vld1q_s8(reinterpret_cast<const int8_t*>(p));
+  const int16x8_t lo = vmovl_s8(vget_low_s8(b)), hi = vmovl_high_s8(b);
+  out[0] = vmovl_s16(vget_low_s16(lo));
+  out[1] = vmovl_high_s16(lo);
+  out[2] = vmovl_s16(vget_low_s16(hi));
+  out[3] = vmovl_high_s16(hi);
+}
+
+// 16 per-row f16 values as f32.
+inline void LoadHalves(const uint8_t* p, float32x4_t out[kVectors]) {
+  const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+  for (int v = 0; v < kVectors; ++v) {
+    out[v] = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h + 4 * v)));
+  }
+}
+
+// One q4_k super-block record: its sub-block j's codes are a q4_0 code record, met by
+// activation block b0 + j. Per sub-block as the reference: d_a (d sc sum q a - dmin m sum a).
+template <int TT>
+inline void Q4KSuperBlock(const uint8_t* rec, const packed::Int8ActivationRow* xr, int64_t b0,
+                          float32x4_t accf[kVectors][TT]) {
+  float32x4_t d[kVectors], dmin[kVectors];
+  LoadHalves(rec + packed::kQ4KD, d);
+  LoadHalves(rec + packed::kQ4KDmin, dmin);
+  for (int j = 0; j < 8; ++j) {
+    const int64_t b = b0 + j;
+    const int8_t* xq[TT];
+    for (int t = 0; t < TT; ++t) xq[t] = xr[t].q + b * 32;
+    int32x4_t acc[kVectors][TT];
+    BlockDots<true, TT>(rec + j * 256, xq, acc);
+    float32x4_t sc[kVectors], m[kVectors];
+    WidenU8(rec + packed::kQ4KScales + j * 16, sc);
+    WidenU8(rec + packed::kQ4KMins + j * 16, m);
+    for (int v = 0; v < kVectors; ++v) {
+      const float32x4_t dsc = vmulq_f32(d[v], sc[v]), dm = vmulq_f32(dmin[v], m[v]);
+      for (int t = 0; t < TT; ++t) {
+        const float32x4_t part = vsubq_f32(vmulq_f32(dsc, vcvtq_f32_s32(acc[v][t])),
+                                           vmulq_n_f32(dm, static_cast<float>(xr[t].s[b])));
+        accf[v][t] = vfmaq_f32(accf[v][t], part, vdupq_n_f32(xr[t].d[b]));
+      }
+    }
+  }
+}
+
+// Integer dot products of one q6_k block record with TT activation blocks, per 16-column half:
+// lo[v][t] over the first half (the low nibbles), hi[v][t] over the second, codes 0..63.
+template <int TT>
+inline void Q6KBlockDots(const uint8_t* block, const int8_t* const* xq, int32x4_t lo[kVectors][TT],
+                         int32x4_t hi[kVectors][TT]) {
+  for (int v = 0; v < kVectors; ++v) {
+    for (int t = 0; t < TT; ++t) lo[v][t] = hi[v][t] = vdupq_n_s32(0);
+  }
+  const uint8x16_t low4 = vdupq_n_u8(0x0f), bits45 = vdupq_n_u8(0x30);
+  for (int p = 0; p < 4; ++p) {
+    int8x16_t x_lo[TT], x_hi[TT];
+    for (int t = 0; t < TT; ++t) {
+      x_lo[t] = BroadcastQuad(xq[t] + 4 * p);
+      x_hi[t] = BroadcastQuad(xq[t] + 16 + 4 * p);
+    }
+    for (int v = 0; v < kVectors; ++v) {
+      const uint8x16_t codes = vld1q_u8(block + p * 64 + v * 16);
+      const uint8x16_t high = vld1q_u8(block + 256 + (p / 2) * 64 + v * 16);
+      // Pair p's high bits: bits 4 (p % 2) .. + 1 for the first half's column, the next two
+      // for the second half's; each moved to bits 4..5 of its code.
+      const uint8x16_t high_lo = p % 2 == 0 ? vshlq_n_u8(high, 4) : high;
+      const uint8x16_t high_hi = p % 2 == 0 ? vshlq_n_u8(high, 2) : vshrq_n_u8(high, 2);
+      const int8x16_t c_lo =
+          vreinterpretq_s8_u8(vorrq_u8(vandq_u8(codes, low4), vandq_u8(high_lo, bits45)));
+      const int8x16_t c_hi =
+          vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(codes, 4), vandq_u8(high_hi, bits45)));
+      for (int t = 0; t < TT; ++t) {
+        lo[v][t] = vdotq_s32(lo[v][t], c_lo, x_lo[t]);
+        hi[v][t] = vdotq_s32(hi[v][t], c_hi, x_hi[t]);
+      }
+    }
+  }
+}
+
+// One q6_k super-block record: block j meets activation block b0 + j. As the reference:
+// d_a d (sc0 sum (q - 32) a + sc1 sum (q - 32) a), the bracket in integers. The codes go to sdot
+// as stored; the 32 comes off the sums as 32 h (first half) and 32 (s - h) (second half).
+template <int TT>
+inline void Q6KSuperBlock(const uint8_t* rec, const packed::Int8ActivationRow* xr, int64_t b0,
+                          float32x4_t accf[kVectors][TT]) {
+  float32x4_t d[kVectors];
+  LoadHalves(rec + packed::kQ6KD, d);
+  for (int j = 0; j < 8; ++j) {
+    const int64_t b = b0 + j;
+    const int8_t* xq[TT];
+    for (int t = 0; t < TT; ++t) xq[t] = xr[t].q + b * 32;
+    int32x4_t lo[kVectors][TT], hi[kVectors][TT];
+    Q6KBlockDots<TT>(rec + j * packed::kQ6KBlock, xq, lo, hi);
+    int32x4_t sc0[kVectors], sc1[kVectors];
+    WidenS8(rec + packed::kQ6KScales + (2 * j) * 16, sc0);
+    WidenS8(rec + packed::kQ6KScales + (2 * j + 1) * 16, sc1);
+    for (int t = 0; t < TT; ++t) {
+      const int32_t first = xr[t].h[b], second = xr[t].s[b] - first;
+      const int32x4_t off_lo = vdupq_n_s32(32 * first), off_hi = vdupq_n_s32(32 * second);
+      for (int v = 0; v < kVectors; ++v) {
+        int32x4_t sumi = vmulq_s32(sc0[v], vsubq_s32(lo[v][t], off_lo));
+        sumi = vmlaq_s32(sumi, sc1[v], vsubq_s32(hi[v][t], off_hi));
+        accf[v][t] = vfmaq_f32(accf[v][t], vcvtq_f32_s32(sumi), vmulq_n_f32(d[v], xr[t].d[b]));
+      }
+    }
+  }
+}
+
+template <bool kQ6, int TT>
+void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_bytes, float* y,
+                int64_t ldy, int64_t valid) {
+  constexpr size_t kRecord = kQ6 ? packed::kQ6KRecord : packed::kQ4KRecord;
+  packed::Int8ActivationRow xr[TT];
+  for (int t = 0; t < TT; ++t) xr[t] = packed::ViewInt8Activations(x + t * x_row_bytes, k);
+  float32x4_t accf[kVectors][TT];
+  for (int v = 0; v < kVectors; ++v) {
+    for (int t = 0; t < TT; ++t) accf[v][t] = vdupq_n_f32(0.0f);
+  }
+  for (int64_t s = 0; s < k / kQK_K; ++s) {
+    const uint8_t* rec = group + static_cast<size_t>(s) * kRecord;
+    if constexpr (kQ6) {
+      Q6KSuperBlock<TT>(rec, xr, s * (kQK_K / 32), accf);
+    } else {
+      Q4KSuperBlock<TT>(rec, xr, s * (kQK_K / 32), accf);
+    }
+  }
+  for (int t = 0; t < TT; ++t) {
+    float32x4_t row[kVectors];
+    for (int v = 0; v < kVectors; ++v) row[v] = accf[v][t];
+    StoreGroup(y + t * ldy, row, valid);
+  }
+}
+
+template <bool kQ6, size_t... I>
+constexpr std::array<Int8TileFn, sizeof...(I)> KQuantTiles(std::index_sequence<I...>) {
+  return {KQuantTile<kQ6, static_cast<int>(I) + 1>...};
+}
+
+void KQuantMatMul(const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y, int64_t ldy,
+                  int64_t n_tokens, int64_t r0, int64_t r1) {
+  static constexpr auto kQ4KTiles = KQuantTiles<false>(std::make_index_sequence<kInt8Tile>());
+  static constexpr auto kQ6KTiles = KQuantTiles<true>(std::make_index_sequence<kInt8Tile>());
+  RunInt8Tiles(w.dtype == DType::kQ6_K ? kQ6KTiles : kQ4KTiles, w, x, x_row_bytes, y, ldy, n_tokens,
+               r0, r1);
+}
+
 // This path's pieces of the shared schedule (kernels/packed/matmul_schedule.h).
 struct Path {
   static constexpr int kFloatTile = neon::kFloatTile;
@@ -252,6 +422,10 @@ struct Path {
   static void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
                          int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
     neon::Int8MatMul(q4, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
+  }
+  static void KQuantMatMul(const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
+                           int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+    neon::KQuantMatMul(w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
   }
 };
 

@@ -5,7 +5,9 @@
 //   kFloatTile: tokens per float tile in prefill;
 //   template <DType T, int TT, int G> Step(w, x, x_stride, y, ldy, r1, g, t0): the float tile of
 //     TT tokens from t0 over row groups [g, g + G), every row one sequential sum;
-//   Int8MatMul(q4, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1).
+//   Int8MatMul(q4, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1): q4_0 (q4) or q8_0 weights;
+//   KQuantMatMul(w, x, x_row_bytes, y, ldy, n_tokens, r0, r1): q4_k or q6_k weights (w.dtype).
+// Quantized weights take the int8 activation rows of int8_activations.h.
 #ifndef SLIMLM_KERNELS_PACKED_MATMUL_SCHEDULE_H_
 #define SLIMLM_KERNELS_PACKED_MATMUL_SCHEDULE_H_
 
@@ -67,6 +69,10 @@ void MatMulByPath(const Matrix& w, const void* x, size_t x_row_bytes, float* y, 
     case DType::kQ4_0:
       return Path::Int8MatMul(w.dtype == DType::kQ4_0, w, static_cast<const uint8_t*>(x),
                               x_row_bytes, y, ldy, n_tokens, r0, r1);
+    case DType::kQ4_K:
+    case DType::kQ6_K:
+      return Path::KQuantMatMul(w, static_cast<const uint8_t*>(x), x_row_bytes, y, ldy, n_tokens,
+                                r0, r1);
   }
 }
 

@@ -77,6 +77,94 @@ void PackQ4Group(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t col
   }
 }
 
+// Rows of a group as blocks of `Block`, a zero block for padding rows.
+template <typename Block>
+Block RowBlock(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t r, int64_t b) {
+  Block blk{};
+  if (r < rows) {
+    std::memcpy(&blk, w + static_cast<size_t>(r) * w_row_bytes + b * sizeof(Block), sizeof(blk));
+  }
+  return blk;
+}
+
+// Writes the 256-byte q4_0-style code record of 32 columns: code(i, c) for row i, column c.
+template <typename CodeFn>
+void PackNibbleCodes(uint8_t* rec, CodeFn code) {
+  for (int64_t i = 0; i < kPackRows; ++i) {
+    for (int p = 0; p < 4; ++p) {
+      for (int j = 0; j < 4; ++j) {
+        rec[p * 64 + i * 4 + j] = static_cast<uint8_t>((code(i, 4 * p + j) & 0x0f) |
+                                                       ((code(i, 16 + 4 * p + j) & 0x0f) << 4));
+      }
+    }
+  }
+}
+
+void PackQ4KGroup(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t cols, int64_t g,
+                  uint8_t* out) {
+  const int64_t ns = cols / kQK_K;
+  uint8_t* group = out + static_cast<size_t>(g * ns) * kQ4KRecord;
+  for (int64_t s = 0; s < ns; ++s) {
+    uint8_t* rec = group + static_cast<size_t>(s) * kQ4KRecord;
+    BlockQ4_K blk[kPackRows];
+    for (int64_t i = 0; i < kPackRows; ++i) {
+      blk[i] = RowBlock<BlockQ4_K>(w, w_row_bytes, rows, g * kPackRows + i, s);
+      uint16_t* d = reinterpret_cast<uint16_t*>(rec + kQ4KD);
+      uint16_t* dmin = reinterpret_cast<uint16_t*>(rec + kQ4KDmin);
+      d[i] = blk[i].d;
+      dmin[i] = blk[i].dmin;
+      for (int j = 0; j < 8; ++j) {
+        Q4_KScaleMin(blk[i].scales, j, &rec[kQ4KScales + j * 16 + i], &rec[kQ4KMins + j * 16 + i]);
+      }
+    }
+    for (int j = 0; j < 8; ++j) {
+      PackNibbleCodes(rec + j * 256, [&](int64_t i, int c) {
+        return (blk[i].qs[32 * (j / 2) + c] >> (4 * (j % 2))) & 0x0f;
+      });
+    }
+  }
+}
+
+// Code 0..63 of element e of a q6_k block.
+inline int Q6Code(const BlockQ6_K& b, int e) {
+  const int h = e / 128, s = (e % 128) / 32, l = e % 32;
+  const int low = (b.ql[64 * h + 32 * (s % 2) + l] >> (s < 2 ? 0 : 4)) & 0x0f;
+  const int high = (b.qh[32 * h + l] >> (2 * s)) & 3;
+  return low | (high << 4);
+}
+
+void PackQ6KGroup(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t cols, int64_t g,
+                  uint8_t* out) {
+  const int64_t ns = cols / kQK_K;
+  uint8_t* group = out + static_cast<size_t>(g * ns) * kQ6KRecord;
+  for (int64_t s = 0; s < ns; ++s) {
+    uint8_t* rec = group + static_cast<size_t>(s) * kQ6KRecord;
+    BlockQ6_K blk[kPackRows];
+    for (int64_t i = 0; i < kPackRows; ++i) {
+      blk[i] = RowBlock<BlockQ6_K>(w, w_row_bytes, rows, g * kPackRows + i, s);
+      for (int j = 0; j < 16; ++j) {
+        rec[kQ6KScales + j * 16 + i] = static_cast<uint8_t>(blk[i].scales[j]);
+      }
+      reinterpret_cast<uint16_t*>(rec + kQ6KD)[i] = blk[i].d;
+    }
+    for (int b = 0; b < 8; ++b) {
+      uint8_t* block = rec + b * kQ6KBlock;
+      PackNibbleCodes(block, [&](int64_t i, int c) { return Q6Code(blk[i], 32 * b + c); });
+      for (int64_t i = 0; i < kPackRows; ++i) {
+        for (int p = 0; p < 4; ++p) {
+          for (int j = 0; j < 4; ++j) {
+            const int lo = Q6Code(blk[i], 32 * b + 4 * p + j) >> 4;
+            const int hi = Q6Code(blk[i], 32 * b + 16 + 4 * p + j) >> 4;
+            uint8_t& byte = block[256 + (p / 2) * 64 + i * 4 + j];
+            if (p % 2 == 0) byte = 0;
+            byte = static_cast<uint8_t>(byte | ((lo | (hi << 2)) << (4 * (p % 2))));
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 size_t GroupBytes(DType dtype, int64_t cols) {
@@ -90,6 +178,10 @@ size_t GroupBytes(DType dtype, int64_t cols) {
       return static_cast<size_t>(cols / 32) * kQ8Record;
     case DType::kQ4_0:
       return static_cast<size_t>(cols / 32) * kQ4Record;
+    case DType::kQ4_K:
+      return static_cast<size_t>(cols / kQK_K) * kQ4KRecord;
+    case DType::kQ6_K:
+      return static_cast<size_t>(cols / kQK_K) * kQ6KRecord;
   }
   return 0;
 }
@@ -116,6 +208,12 @@ void Pack(DType dtype, Int8Form form, const void* w, size_t w_row_bytes, int64_t
         break;
       case DType::kQ4_0:
         PackQ4Group(src, w_row_bytes, rows, cols, g, dst);
+        break;
+      case DType::kQ4_K:
+        PackQ4KGroup(src, w_row_bytes, rows, cols, g, dst);
+        break;
+      case DType::kQ6_K:
+        PackQ6KGroup(src, w_row_bytes, rows, cols, g, dst);
         break;
     }
   }

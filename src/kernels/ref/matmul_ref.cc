@@ -1,6 +1,7 @@
 // Reference matrix products. Plain f32 accumulation in index order; quantized weights use the
 // integer dot product of GGML's q8_0 activations (sum of int8 * int8 per block, scaled by both
-// block scales), so fast paths and llama.cpp compute the same thing.
+// block scales), so fast paths and llama.cpp compute the same thing. K-quant weights take the
+// same per-32 activations (llama.cpp uses one scale per 256; per 32 is at least as precise).
 #include <cstring>
 
 #include "kernels/ref/ref_kernels.h"
@@ -102,6 +103,72 @@ void MatMulQ4_0(const void* w, size_t w_row_bytes, const void* x, size_t x_row_b
                 });
 }
 
+// q4_k: sub-block j of super-block s meets activation block 8 s + j:
+//   d_a (d sc sum q a - dmin m sum a).
+void MatMulQ4_K(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+                float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  const int64_t n_super = k / kQK_K;
+  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
+                [n_super](const uint8_t* wr, const uint8_t* xr) {
+                  const BlockQ4_K* a = reinterpret_cast<const BlockQ4_K*>(wr);
+                  const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(xr);
+                  float sum = 0.0f;
+                  for (int64_t s = 0; s < n_super; ++s) {
+                    const float d = F16ToF32(a[s].d), dmin = F16ToF32(a[s].dmin);
+                    for (int j = 0; j < 8; ++j) {
+                      const BlockQ8_0& xb = b[s * 8 + j];
+                      uint8_t sc, m;
+                      Q4_KScaleMin(a[s].scales, j, &sc, &m);
+                      const uint8_t* q = a[s].qs + 32 * (j / 2);
+                      const int shift = (j % 2) * 4;
+                      int32_t sumi = 0, suma = 0;
+                      for (int l = 0; l < 32; ++l) {
+                        sumi += ((q[l] >> shift) & 0x0f) * xb.qs[l];
+                        suma += xb.qs[l];
+                      }
+                      sum += F16ToF32(xb.d) *
+                             (d * static_cast<float>(sc) * static_cast<float>(sumi) -
+                              dmin * static_cast<float>(m) * static_cast<float>(suma));
+                    }
+                  }
+                  return sum;
+                });
+}
+
+// q6_k: activation block b spans sub-blocks 2 b and 2 b + 1 of 16 weights:
+//   d_a d (sc0 sum (q - 32) a + sc1 sum (q - 32) a), the bracket in integers.
+void MatMulQ6_K(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+                float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  const int64_t n_super = k / kQK_K;
+  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
+                [n_super](const uint8_t* wr, const uint8_t* xr) {
+                  const BlockQ6_K* a = reinterpret_cast<const BlockQ6_K*>(wr);
+                  const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(xr);
+                  float sum = 0.0f;
+                  for (int64_t s = 0; s < n_super; ++s) {
+                    const float d = F16ToF32(a[s].d);
+                    for (int j = 0; j < 8; ++j) {
+                      const BlockQ8_0& xb = b[s * 8 + j];
+                      int32_t sumi = 0;
+                      for (int half = 0; half < 2; ++half) {
+                        int32_t part = 0;
+                        for (int l = 0; l < 16; ++l) {
+                          const int e = 32 * j + 16 * half + l;
+                          const int h = e / 128, g = (e % 128) / 32, i = e % 32;
+                          const int low =
+                              (a[s].ql[64 * h + 32 * (g % 2) + i] >> (g < 2 ? 0 : 4)) & 0x0f;
+                          const int high = (a[s].qh[32 * h + i] >> (2 * g)) & 3;
+                          part += ((low | (high << 4)) - 32) * xb.qs[16 * half + l];
+                        }
+                        sumi += a[s].scales[2 * j + half] * part;
+                      }
+                      sum += F16ToF32(xb.d) * d * static_cast<float>(sumi);
+                    }
+                  }
+                  return sum;
+                });
+}
+
 }  // namespace
 
 size_t ActivationRowBytes(DType weight, int64_t k) {
@@ -135,6 +202,12 @@ void MatMul(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_
       break;
     case DType::kQ4_0:
       fn = MatMulQ4_0;
+      break;
+    case DType::kQ4_K:
+      fn = MatMulQ4_K;
+      break;
+    case DType::kQ6_K:
+      fn = MatMulQ6_K;
       break;
   }
   fn(w.data, w.row_bytes, x, x_row_bytes, w.cols, y, ldy, n_tokens, r0, r1);

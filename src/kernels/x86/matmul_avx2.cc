@@ -3,7 +3,9 @@
 // A packed group of 16 rows is two 256-bit halves (rows 0-7 and 8-15). Without VNNI, 8-bit
 // products use vpmaddubsw (unsigned x signed bytes to 16-bit pair sums) then vpmaddwd to 32 bits:
 // q4_0 codes (0..15) are the unsigned side directly; q8_0 weights are stored signed and use the
-// sign trick |w| x sign(x, w). Both stay clear of 16-bit saturation (see Int8Tile).
+// sign trick |w| x sign(x, w). Both stay clear of 16-bit saturation (see Int8Tile). The k-quants'
+// codes (q4_k 0..15, q6_k 0..63) are unsigned too; their offsets are corrected with the
+// activation block sums.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include "kernels/packed/packed_layout.h"
 #include "kernels/x86/kernels_x86.h"
 #include "slimlm/tensor/half.h"
+#include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm::kernels::avx2 {
 namespace {
@@ -53,6 +56,7 @@ void QuantizeInt8(const float* x, void* out, int64_t k) {
   int8_t* q = reinterpret_cast<int8_t*>(p);
   float* d = reinterpret_cast<float*>(p + k);
   int32_t* s = reinterpret_cast<int32_t*>(p + k + (k / 32) * 4);
+  int32_t* h = reinterpret_cast<int32_t*>(p + k + (k / 32) * 8);
   for (int64_t b = 0; b < k / 32; ++b) {
     __m256 v[4];
     __m256 m = _mm256_setzero_ps();
@@ -81,6 +85,7 @@ void QuantizeInt8(const float* x, void* out, int64_t k) {
         q[b * 32 + j * 8 + i] = static_cast<int8_t>(ints[i]);
         sum += ints[i];
       }
+      if (j == 1) h[b] = sum;  // The first 16 values.
     }
     s[b] = sum;
     d[b] = F16ToF32(F32ToF16(scale));
@@ -216,11 +221,10 @@ constexpr std::array<Int8TileFn, sizeof...(I)> Int8Tiles(std::index_sequence<I..
   return {Int8Tile<kQ4, static_cast<int>(I) + 1>...};
 }
 
-void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
-                int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
-  static constexpr auto kQ8Tiles = Int8Tiles<false>(std::make_index_sequence<kTile>());
-  static constexpr auto kQ4Tiles = Int8Tiles<true>(std::make_index_sequence<kTile>());
-  const auto& tiles = q4 ? kQ4Tiles : kQ8Tiles;
+// Runs the tile of each token count over the row groups covering [r0, r1), kTile tokens at a
+// time: each group's records are read once per tile.
+void RunInt8Tiles(const Int8TileFn* tiles, const Matrix& w, const uint8_t* x, size_t x_row_bytes,
+                  float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
   const size_t group_bytes = packed::GroupBytes(w.dtype, w.cols);
   const uint8_t* data = static_cast<const uint8_t*>(w.data);
   for (int64_t g = r0 / kPackRows; g * kPackRows < r1; ++g) {
@@ -228,10 +232,166 @@ void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, 
     const uint8_t* group = data + static_cast<size_t>(g) * group_bytes;
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTile) {
       const int64_t tt = std::min<int64_t>(kTile, n_tokens - t0);
-      tiles[static_cast<size_t>(tt - 1)](group, w.cols, x + static_cast<size_t>(t0) * x_row_bytes,
-                                         x_row_bytes, y + t0 * ldy + g * kPackRows, ldy, valid);
+      tiles[tt - 1](group, w.cols, x + static_cast<size_t>(t0) * x_row_bytes, x_row_bytes,
+                    y + t0 * ldy + g * kPackRows, ldy, valid);
     }
   }
+}
+
+void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
+                int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  static constexpr auto kQ8Tiles = Int8Tiles<false>(std::make_index_sequence<kTile>());
+  static constexpr auto kQ4Tiles = Int8Tiles<true>(std::make_index_sequence<kTile>());
+  RunInt8Tiles(q4 ? kQ4Tiles.data() : kQ8Tiles.data(), w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
+}
+
+// --- K-quant weights ---
+
+inline __m128i Load64(const uint8_t* p) {
+  return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+}
+
+// Two int16 in each 32-bit lane, lo first: the multiplier vpmaddwd pairs with two products.
+inline __m256i Pair16(int32_t lo, int32_t hi) {
+  return _mm256_set1_epi32(
+      static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) | static_cast<uint16_t>(lo)));
+}
+
+// q4_k super-block (8 sub-blocks of 32 columns, activation blocks b0 ..) for TT tokens:
+// d_a (d sc sum code a - dmin m sum a) per sub-block, as the reference.
+template <int TT>
+inline void Q4KSuperBlock(const uint8_t* rec, const packed::Int8ActivationRow* xr, int64_t b0,
+                          __m256 (*accf)[TT]) {
+  for (int j = 0; j < 8; ++j) {
+    const int64_t b = b0 + j;
+    for (int h = 0; h < 2; ++h) {
+      __m256i acc[TT];
+      HalfBlock<true, TT>(rec + j * 256, h, xr, b, acc);
+      // d sc and dmin m per row, shared by the tokens.
+      const __m256 d = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + packed::kQ4KD + h * 16)));
+      const __m256 dmin = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + packed::kQ4KDmin + h * 16)));
+      const size_t at = static_cast<size_t>(j * 16 + h * 8);
+      const __m256 ws = _mm256_mul_ps(
+          d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(Load64(rec + packed::kQ4KScales + at))));
+      const __m256 wm = _mm256_mul_ps(
+          dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(Load64(rec + packed::kQ4KMins + at))));
+      for (int t = 0; t < TT; ++t) {
+        const float da = xr[t].d[b];
+        accf[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t]),
+                                     _mm256_mul_ps(ws, _mm256_set1_ps(da)), accf[h][t]);
+        accf[h][t] =
+            _mm256_fnmadd_ps(wm, _mm256_set1_ps(da * static_cast<float>(xr[t].s[b])), accf[h][t]);
+      }
+    }
+  }
+}
+
+// One half (8 rows) of q6_k block b for TT tokens, exact in 32 bits:
+//   sc0 sum_{first 16} (code - 32) a + sc1 sum_{second 16} (code - 32) a,
+// the offset taken out as 32 (sc0 h + sc1 (s - h)) with h and s the activation's half and block
+// sums. sc points at the 16 rows' scales of the block's first sub-block.
+template <int TT>
+inline void Q6KHalfBlock(const uint8_t* blk, const uint8_t* sc, int half,
+                         const packed::Int8ActivationRow* xr, int64_t b, __m256i* acc) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
+  // Per row lane: [sc0, sc0] and [sc1, sc1] to scale the pair sums, [32 sc0, 32 sc1] (<= 4096 in
+  // magnitude, fits int16) for the offset.
+  const __m128i s0 = Load64(sc + half * 8), s1 = Load64(sc + 16 + half * 8);
+  const __m256i sc0 = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s0, s0));
+  const __m256i sc1 = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s1, s1));
+  const __m256i sc32 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s0, s1)), 5);
+  for (int t = 0; t < TT; ++t) {
+    const int32_t hs = xr[t].h[b];
+    acc[t] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                              _mm256_madd_epi16(sc32, Pair16(hs, xr[t].s[b] - hs)));
+  }
+  for (int v = 0; v < 2; ++v) {
+    // High-bit vector v serves pairs 2 v (bits 0-3) and 2 v + 1 (bits 4-7); the 16-bit shifts
+    // carry bits across bytes only where the 0x30 mask drops them.
+    const __m256i hb =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 256 + v * 64 + half * 32));
+    const __m256i n0 =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + (2 * v) * 64 + half * 32));
+    const __m256i n1 =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + (2 * v + 1) * 64 + half * 32));
+    const __m256i lo0 = _mm256_or_si256(_mm256_and_si256(n0, low4),
+                                        _mm256_and_si256(_mm256_slli_epi16(hb, 4), bits45));
+    const __m256i hi0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n0, 4), low4),
+                                        _mm256_and_si256(_mm256_slli_epi16(hb, 2), bits45));
+    const __m256i lo1 = _mm256_or_si256(_mm256_and_si256(n1, low4), _mm256_and_si256(hb, bits45));
+    const __m256i hi1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n1, 4), low4),
+                                        _mm256_and_si256(_mm256_srli_epi16(hb, 2), bits45));
+    for (int t = 0; t < TT; ++t) {
+      // Low nibbles are the first 16 columns, high nibbles the second: separate scales. Two pair
+      // sums of codes <= 63 times |a| <= 127 reach at most 4 * 63 * 127 = 32004: no saturation.
+      const int8_t* xq = xr[t].q + b * 32 + 8 * v;
+      const __m256i first =
+          _mm256_add_epi16(_mm256_maddubs_epi16(lo0, _mm256_set1_epi32(Load32(xq))),
+                           _mm256_maddubs_epi16(lo1, _mm256_set1_epi32(Load32(xq + 4))));
+      const __m256i second =
+          _mm256_add_epi16(_mm256_maddubs_epi16(hi0, _mm256_set1_epi32(Load32(xq + 16))),
+                           _mm256_maddubs_epi16(hi1, _mm256_set1_epi32(Load32(xq + 20))));
+      acc[t] = _mm256_add_epi32(
+          acc[t], _mm256_add_epi32(_mm256_madd_epi16(first, sc0), _mm256_madd_epi16(second, sc1)));
+    }
+  }
+}
+
+// q6_k super-block (8 blocks of 32 columns, activation blocks b0 ..) for TT tokens:
+// d_a d sum per block, as the reference.
+template <int TT>
+inline void Q6KSuperBlock(const uint8_t* rec, const packed::Int8ActivationRow* xr, int64_t b0,
+                          __m256 (*accf)[TT]) {
+  for (int j = 0; j < 8; ++j) {
+    const int64_t b = b0 + j;
+    for (int h = 0; h < 2; ++h) {
+      __m256i acc[TT];
+      Q6KHalfBlock<TT>(rec + j * packed::kQ6KBlock, rec + packed::kQ6KScales + j * 32, h, xr, b,
+                       acc);
+      const __m256 d = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + packed::kQ6KD + h * 16)));
+      for (int t = 0; t < TT; ++t) {
+        accf[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t]),
+                                     _mm256_mul_ps(d, _mm256_set1_ps(xr[t].d[b])), accf[h][t]);
+      }
+    }
+  }
+}
+
+template <DType T, int TT>
+void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_bytes, float* y,
+                int64_t ldy, int64_t valid) {
+  constexpr size_t kRecord = T == DType::kQ4_K ? packed::kQ4KRecord : packed::kQ6KRecord;
+  packed::Int8ActivationRow xr[TT];
+  for (int t = 0; t < TT; ++t) xr[t] = packed::ViewInt8Activations(x + t * x_row_bytes, k);
+  __m256 accf[2][TT];
+  for (int h = 0; h < 2; ++h) {
+    for (int t = 0; t < TT; ++t) accf[h][t] = _mm256_setzero_ps();
+  }
+  for (int64_t s = 0; s < k / kQK_K; ++s) {
+    const uint8_t* rec = group + static_cast<size_t>(s) * kRecord;
+    if constexpr (T == DType::kQ4_K) {
+      Q4KSuperBlock<TT>(rec, xr, s * 8, accf);
+    } else {
+      Q6KSuperBlock<TT>(rec, xr, s * 8, accf);
+    }
+  }
+  for (int t = 0; t < TT; ++t) StoreGroup(y + t * ldy, accf[0][t], accf[1][t], valid);
+}
+
+template <DType T, size_t... I>
+constexpr std::array<Int8TileFn, sizeof...(I)> KQuantTiles(std::index_sequence<I...>) {
+  return {KQuantTile<T, static_cast<int>(I) + 1>...};
+}
+
+void KQuantMatMul(const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y, int64_t ldy,
+                  int64_t n_tokens, int64_t r0, int64_t r1) {
+  static constexpr auto kQ4KTiles = KQuantTiles<DType::kQ4_K>(std::make_index_sequence<kTile>());
+  static constexpr auto kQ6KTiles = KQuantTiles<DType::kQ6_K>(std::make_index_sequence<kTile>());
+  RunInt8Tiles(w.dtype == DType::kQ4_K ? kQ4KTiles.data() : kQ6KTiles.data(), w, x, x_row_bytes, y,
+               ldy, n_tokens, r0, r1);
 }
 
 // Runs FloatTile<T, TT, G> over groups [g, g + G) for tokens [t0, t0 + TT).
@@ -261,6 +421,10 @@ struct Path {
   static void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
                          int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
     avx2::Int8MatMul(q4, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
+  }
+  static void KQuantMatMul(const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
+                           int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+    avx2::KQuantMatMul(w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
   }
 };
 

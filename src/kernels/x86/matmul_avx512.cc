@@ -16,6 +16,7 @@
 #include "kernels/packed/packed_layout.h"
 #include "kernels/x86/kernels_x86.h"
 #include "slimlm/tensor/half.h"
+#include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm::kernels::avx512 {
 namespace {
@@ -50,6 +51,7 @@ void QuantizeInt8(const float* x, void* out, int64_t k) {
   int8_t* q = reinterpret_cast<int8_t*>(p);
   float* d = reinterpret_cast<float*>(p + k);
   int32_t* s = reinterpret_cast<int32_t*>(p + k + (k / 32) * 4);
+  int32_t* h = reinterpret_cast<int32_t*>(p + k + (k / 32) * 8);
   for (int64_t b = 0; b < k / 32; ++b) {
     const __m512 x0 = _mm512_loadu_ps(x + b * 32);
     const __m512 x1 = _mm512_loadu_ps(x + b * 32 + 16);
@@ -60,7 +62,8 @@ void QuantizeInt8(const float* x, void* out, int64_t k) {
     const __m512i q1 = RoundHalfAway(_mm512_mul_ps(x1, inv));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32), _mm512_cvtepi32_epi8(q0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32 + 16), _mm512_cvtepi32_epi8(q1));
-    s[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    h[b] = _mm512_reduce_add_epi32(q0);
+    s[b] = h[b] + _mm512_reduce_add_epi32(q1);
     d[b] = F16ToF32(F32ToF16(scale));
   }
 }
@@ -209,6 +212,123 @@ void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, 
   }
 }
 
+// --- K-quant weights: q4_k and q6_k, times int8 activations ---
+
+// Rows' f32 values of 16 bytes at p, unsigned (q4_k scales, mins) or signed (q6_k scales).
+inline __m512 BytesToFloat(const uint8_t* p, bool is_signed) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm512_cvtepi32_ps(is_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b));
+}
+
+inline __m512 HalfToFloat(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// One pass over a group's super-blocks for TT tokens. Codes are unsigned (q4_k 0..15, q6_k
+// 0..63), so vpdpbusd takes them as they are. Per 32-column block, the products of the first
+// and the second 16 columns (low and high nibbles) are kept apart, which q6_k's 16-wide
+// sub-blocks need and which gives decoding two independent chains.
+//   q4_k: y += d_a (d sc isum - dmin m s_a)
+//   q6_k: y += d_a d (sc0 (isum0 - 32 h_a) + sc1 (isum1 - 32 (s_a - h_a)))
+template <bool kQ6, int TT>
+void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_bytes, float* y,
+                int64_t ldy, __mmask16 mask) {
+  packed::Int8ActivationRow xr[TT];
+  for (int t = 0; t < TT; ++t) xr[t] = packed::ViewInt8Activations(x + t * x_row_bytes, k);
+  __m512 accf[TT];
+  for (int t = 0; t < TT; ++t) accf[t] = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  const size_t record = kQ6 ? packed::kQ6KRecord : packed::kQ4KRecord;
+  for (int64_t sb = 0; sb < k / kQK_K; ++sb) {
+    const uint8_t* rec = group + static_cast<size_t>(sb) * record;
+    const __m512 d = HalfToFloat(rec + (kQ6 ? packed::kQ6KD : packed::kQ4KD));
+    for (int j = 0; j < 8; ++j) {
+      const int64_t b = sb * 8 + j;
+      const uint8_t* codes = rec + j * (kQ6 ? packed::kQ6KBlock : 256);
+      __m512i acc0[TT], acc1[TT];
+      for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm512_setzero_si512();
+      __m512i high[2];
+      if constexpr (kQ6) {
+        high[0] = _mm512_loadu_si512(codes + 256);
+        high[1] = _mm512_loadu_si512(codes + 320);
+      }
+      for (int p = 0; p < 4; ++p) {
+        __m512i v = _mm512_loadu_si512(codes + p * 64);
+        __asm__("" : "+v"(v));  // One load for both uses (see Int8Tile).
+        __m512i lo = _mm512_and_si512(v, low4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        if constexpr (kQ6) {
+          // The high 2 bits of the low (high) nibble's codes sit at bits 0-1 (2-3) of the
+          // pair's nibble in the high-bit vector; move them to bits 4-5.
+          const __m512i hv = high[p / 2];
+          if (p % 2 == 0) {
+            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(hv, 4), bits45));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(hv, 2), bits45));
+          } else {
+            lo = _mm512_or_si512(lo, _mm512_and_si512(hv, bits45));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(hv, 2), bits45));
+          }
+        }
+        for (int t = 0; t < TT; ++t) {
+          const int8_t* xb = xr[t].q + b * 32;
+          acc0[t] = _mm512_dpbusd_epi32(acc0[t], lo, _mm512_set1_epi32(Load32(xb + 4 * p)));
+          acc1[t] = _mm512_dpbusd_epi32(acc1[t], hi, _mm512_set1_epi32(Load32(xb + 16 + 4 * p)));
+        }
+      }
+      if constexpr (kQ6) {
+        const uint8_t* sc = rec + packed::kQ6KScales + 32 * j;
+        const __m512 ws0 = _mm512_mul_ps(d, BytesToFloat(sc, true));
+        const __m512 ws1 = _mm512_mul_ps(d, BytesToFloat(sc + 16, true));
+        for (int t = 0; t < TT; ++t) {
+          const int32_t h = xr[t].h[b], s_all = xr[t].s[b];
+          const __m512i e0 = _mm512_sub_epi32(acc0[t], _mm512_set1_epi32(32 * h));
+          const __m512i e1 = _mm512_sub_epi32(acc1[t], _mm512_set1_epi32(32 * (s_all - h)));
+          const __m512 da = _mm512_set1_ps(xr[t].d[b]);
+          accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(e0), _mm512_mul_ps(ws0, da), accf[t]);
+          accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(e1), _mm512_mul_ps(ws1, da), accf[t]);
+        }
+      } else {
+        const __m512 ws = _mm512_mul_ps(d, BytesToFloat(rec + packed::kQ4KScales + 16 * j, false));
+        const __m512 wm = _mm512_mul_ps(HalfToFloat(rec + packed::kQ4KDmin),
+                                        BytesToFloat(rec + packed::kQ4KMins + 16 * j, false));
+        for (int t = 0; t < TT; ++t) {
+          const float da = xr[t].d[b];
+          const __m512i isum = _mm512_add_epi32(acc0[t], acc1[t]);
+          accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws, _mm512_set1_ps(da)),
+                                    accf[t]);
+          accf[t] =
+              _mm512_fnmadd_ps(wm, _mm512_set1_ps(da * static_cast<float>(xr[t].s[b])), accf[t]);
+        }
+      }
+    }
+  }
+  for (int t = 0; t < TT; ++t) _mm512_mask_storeu_ps(y + t * ldy, mask, accf[t]);
+}
+
+template <bool kQ6, size_t... I>
+constexpr std::array<Int8TileFn, sizeof...(I)> KQuantTiles(std::index_sequence<I...>) {
+  return {KQuantTile<kQ6, static_cast<int>(I) + 1>...};
+}
+
+void KQuantMatMul(const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y, int64_t ldy,
+                  int64_t n_tokens, int64_t r0, int64_t r1) {
+  static constexpr auto kQ4KTiles = KQuantTiles<false>(std::make_index_sequence<kTile>());
+  static constexpr auto kQ6KTiles = KQuantTiles<true>(std::make_index_sequence<kTile>());
+  const auto& tiles = w.dtype == DType::kQ6_K ? kQ6KTiles : kQ4KTiles;
+  const size_t group_bytes = packed::GroupBytes(w.dtype, w.cols);
+  const uint8_t* data = static_cast<const uint8_t*>(w.data);
+  for (int64_t g = r0 / kPackRows; g * kPackRows < r1; ++g) {
+    const __mmask16 mask = RowMask(std::min<int64_t>(kPackRows, r1 - g * kPackRows));
+    const uint8_t* group = data + static_cast<size_t>(g) * group_bytes;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTile) {
+      const int64_t tt = std::min<int64_t>(kTile, n_tokens - t0);
+      tiles[static_cast<size_t>(tt - 1)](group, w.cols, x + static_cast<size_t>(t0) * x_row_bytes,
+                                         x_row_bytes, y + t0 * ldy + g * kPackRows, ldy, mask);
+    }
+  }
+}
+
 // Runs FloatTile<T, TT, G> over groups [g, g + G) for tokens [t0, t0 + TT).
 template <DType T, int TT, int G>
 void FloatStep(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy, int64_t r1,
@@ -236,6 +356,10 @@ struct Path {
   static void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
                          int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
     avx512::Int8MatMul(q4, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
+  }
+  static void KQuantMatMul(const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
+                           int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+    avx512::KQuantMatMul(w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
   }
 };
 
