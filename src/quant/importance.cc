@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+
+#include <fmt/core.h>
 
 #include "slimlm/formats/gguf.h"
 #include "slimlm/model/context.h"
@@ -171,6 +174,9 @@ Status SaveImportance(const ImportanceStats& stats, const std::string& path) {
   store.metadata().Set("general.architecture", MetaValue::String("slimlm-importance"));
   store.metadata().Set("slimlm.importance.tokens",
                        MetaValue::U64(static_cast<uint64_t>(stats.tokens)));
+  store.metadata().Set("slimlm.importance.source", MetaValue::String(stats.source));
+  store.metadata().Set("slimlm.importance.source_hash",
+                       MetaValue::String(fmt::format("{:016x}", stats.source_hash)));
   for (const auto& [name, mean] : stats.mean_x2) {
     uint8_t* data = store.AddOwned(name, DType::kF32, Shape{static_cast<int64_t>(mean.size())});
     std::memcpy(data, mean.data(), mean.size() * sizeof(float));
@@ -185,6 +191,10 @@ Result<ImportanceStats> LoadImportance(const std::string& path) {
   }
   ImportanceStats stats;
   stats.tokens = store.metadata().GetInt("slimlm.importance.tokens").value_or(0);
+  stats.source = store.metadata().GetString("slimlm.importance.source").value_or("");
+  stats.source_hash = std::strtoull(
+      store.metadata().GetString("slimlm.importance.source_hash").value_or("0").c_str(), nullptr,
+      16);
   for (const StoredTensor& t : store.tensors()) {
     if (t.dtype != DType::kF32 || t.shape.rank() != 1) {
       return CorruptError("{}: tensor '{}' is not an f32 vector", path, t.name);

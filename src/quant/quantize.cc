@@ -13,6 +13,7 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/core/hash.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/core/timer.h"
 #include "slimlm/formats/gguf.h"
@@ -190,20 +191,8 @@ Result<std::vector<TensorPlan>> PlanQuantization(const WeightStore& store,
 }
 
 uint64_t ContentHash(const WeightStore& store) {
-  // FNV-1a over 64-bit words (a byte at a time for tails): fast enough to hash a model in well
-  // under a second, and any changed byte changes the result.
-  constexpr uint64_t kPrime = 0x100000001b3ULL;
-  uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix_bytes = [&](const void* data, size_t n) {
-    const uint8_t* p = static_cast<const uint8_t*>(data);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      h = (h ^ w) * kPrime;
-    }
-    for (; i < n; ++i) h = (h ^ p[i]) * kPrime;
-  };
+  uint64_t h = kHashSeed;
+  auto mix_bytes = [&](const void* data, size_t n) { h = HashBytes(data, n, h); };
   for (const StoredTensor& t : store.tensors()) {
     mix_bytes(t.name.data(), t.name.size());
     const uint32_t type = static_cast<uint32_t>(t.dtype);
@@ -231,9 +220,18 @@ Result<QuantizeSummary> QuantizeToGguf(const WeightStore& store, const std::stri
   metadata.Set("slimlm.quantize.source", MetaValue::String(source_name));
   metadata.Set("slimlm.quantize.source_hash",
                MetaValue::String(fmt::format("{:016x}", summary.source_hash)));
+  if (!options.tool_version.empty()) {
+    metadata.Set("slimlm.quantize.tool_version", MetaValue::String(options.tool_version));
+  }
   if (options.importance != nullptr) {
+    const ImportanceStats& stats = *options.importance;
     metadata.Set("slimlm.quantize.importance_tokens",
-                 MetaValue::U64(static_cast<uint64_t>(options.importance->tokens)));
+                 MetaValue::U64(static_cast<uint64_t>(stats.tokens)));
+    if (!stats.source.empty()) {
+      metadata.Set("slimlm.quantize.calibration_source", MetaValue::String(stats.source));
+      metadata.Set("slimlm.quantize.calibration_hash",
+                   MetaValue::String(fmt::format("{:016x}", stats.source_hash)));
+    }
   }
   std::vector<GgufTensorInfo> infos;
   for (const TensorPlan& p : plan) infos.push_back({p.name, p.to, p.shape});

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "slimlm/core/file.h"
+#include "slimlm/core/hash.h"
 #include "slimlm/core/progress.h"
 #include "slimlm/eval/perplexity.h"
 #include "slimlm/formats/model_file.h"
@@ -65,6 +66,8 @@ Result<std::optional<quant::ImportanceStats>> Importance(const QuantizeArgs& arg
     });
   }();
   if (!stats.ok()) return stats.status().WithContext(args.calib);
+  stats->source = args.calib;
+  stats->source_hash = HashBytes(text.data(), text.size());
   fmt::print(stderr, "calibration: {} tokens of {} in chunks of {}\n", stats->tokens, args.calib,
              options.n_ctx);
   if (!args.save_stats.empty()) {
@@ -87,6 +90,7 @@ Status Quantize(const QuantizeArgs& args) {
     options.rules.push_back(std::move(r));
   }
   options.allow_requantize = args.allow_requantize;
+  options.tool_version = fmt::format("slimlm {}", kSlimlmVersion);
   options.n_threads = ResolveThreads(args.threads);
   std::error_code ec;
   if (std::filesystem::equivalent(args.in, args.out, ec)) {

@@ -15,6 +15,7 @@
 #include "slimlm/formats/model_file.h"
 #include "slimlm/model/context.h"
 #include "slimlm/model/model.h"
+#include "slimlm/model/presets.h"
 #include "slimlm/tensor/quant_blocks.h"
 #include "support/test_data.h"
 
@@ -140,6 +141,111 @@ TEST_F(QuantizeTest, FileGivesTheLogitsOfTheInMemoryQuantizedModel) {
               fmt::format("{:016x}", ContentHash(LoadStories())));
     EXPECT_EQ(summary->bytes_out, written->TotalTensorBytes());
   }
+}
+
+// A random Llama with every matrix 256 wide (k-quant rows) and 16 layers, for the q4_k mix.
+WeightStore RandomKQuantModel(int n_layers) {
+  ModelPreset preset = *FindPreset("tiny");
+  preset.config.dim = 256;
+  preset.config.n_heads = 4;
+  preset.config.n_kv_heads = 2;
+  preset.config.head_dim = 64;
+  preset.config.rope_dim = 64;
+  preset.config.ffn_dim = 512;
+  preset.config.n_layers = n_layers;
+  preset.tied_embeddings = false;
+  InitOptions init;
+  init.seed = 3;
+  auto store = MakeRandomModel(preset, init);
+  EXPECT_TRUE(store.ok()) << store.status().message();
+  return std::move(*store);
+}
+
+// q4_k: the logits matrix and, in the first and last eighth of the layers and every third layer
+// between, the v and down projections at q6_k; rows that are not whole 256-blocks fall back to
+// the type of the same size with 32-blocks.
+TEST(QuantizePlan, Q4KMixRaisesTheSensitiveMatricesToSixBits) {
+  WeightStore store = RandomKQuantModel(16);
+  auto plan = PlanQuantization(store, Options(DType::kQ4_K));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(Find(*plan, "output.weight").to, DType::kQ6_K);
+  EXPECT_EQ(Find(*plan, "output.weight").why, "logits matrix at 6 bits");
+  EXPECT_EQ(Find(*plan, "token_embd.weight").to, DType::kQ4_K);
+  for (int layer = 0; layer < 16; ++layer) {
+    const bool six = layer < 2 || layer >= 14 || (layer - 2) % 3 == 2;
+    const DType expected = six ? DType::kQ6_K : DType::kQ4_K;
+    EXPECT_EQ(Find(*plan, fmt::format("blk.{}.attn_v.weight", layer)).to, expected) << layer;
+    EXPECT_EQ(Find(*plan, fmt::format("blk.{}.ffn_down.weight", layer)).to, expected) << layer;
+    EXPECT_EQ(Find(*plan, fmt::format("blk.{}.attn_q.weight", layer)).to, DType::kQ4_K) << layer;
+  }
+  auto q6 = PlanQuantization(store, Options(DType::kQ6_K));
+  ASSERT_TRUE(q6.ok());
+  for (const TensorPlan& p : *q6) {
+    if (p.shape.rank() == 2) {
+      EXPECT_EQ(p.to, DType::kQ6_K) << p.name;
+    }
+  }
+}
+
+TEST_F(QuantizeTest, KQuantsFallBackWhereRowsAreNotWholeBlocks) {
+  WeightStore store = LoadStories();  // dim 64: no row is a whole 256-block.
+  auto plan = PlanQuantization(store, Options(DType::kQ4_K));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(Find(*plan, "blk.0.attn_q.weight").to, DType::kQ4_0);
+  EXPECT_EQ(Find(*plan, "blk.0.attn_q.weight").why, "rows of 64 are not whole q4_k blocks");
+  EXPECT_EQ(Find(*plan, "output.weight").to, DType::kQ8_0);
+  EXPECT_EQ(Find(*plan, "output.weight").why, "rows of 64 are not whole q6_k blocks");
+}
+
+// A q4_k file gives the logits of the same mix quantized in memory, bit for bit, and records
+// where it came from: the source, its hash, the calibration text and its hash, the tool.
+TEST(QuantizeKQuant, FileGivesTheLogitsOfTheInMemoryQuantizedModelAndItsProvenance) {
+  const std::string path = testing::MakeTempDir() + "/q4k.gguf";
+  WeightStore source = RandomKQuantModel(2);
+  QuantizeOptions options = Options(DType::kQ4_K);
+  options.tool_version = "slimlm test";
+  ImportanceStats stats;
+  stats.tokens = 10;
+  stats.source = "calib.txt";
+  stats.source_hash = 0x1234;
+  options.importance = &stats;  // No matrix has statistics here: plain rounding, but recorded.
+  auto summary = QuantizeToGguf(source, path, options, "random.gguf", [](int64_t, int64_t) {});
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+
+  WeightStore in_memory = RandomKQuantModel(2);
+  auto plan = PlanQuantization(in_memory, options);
+  ASSERT_TRUE(plan.ok());
+  int k_quant_matrices = 0;
+  for (const TensorPlan& p : *plan) {
+    if (p.to == p.from) continue;
+    k_quant_matrices += p.to == DType::kQ4_K || p.to == DType::kQ6_K;
+    const StoredTensor old = *in_memory.Find(p.name);
+    uint8_t* dst = in_memory.Replace(p.name, p.to, p.shape);
+    std::vector<float> row(static_cast<size_t>(p.shape.Cols()));
+    for (int64_t r = 0; r < p.shape.Rows(); ++r) {
+      RowToF32(old.dtype, old.data + r * RowBytes(old.dtype, p.shape.Cols()), row.data(),
+               p.shape.Cols());
+      RowFromF32(p.to, row.data(), dst + r * RowBytes(p.to, p.shape.Cols()), p.shape.Cols());
+    }
+  }
+  EXPECT_EQ(k_quant_matrices, 2 * 7 + 2);
+  auto from_memory = Model::FromStore(std::move(in_memory), true);
+  auto from_file = Model::Load(path);
+  ASSERT_TRUE(from_memory.ok()) << from_memory.status().message();
+  ASSERT_TRUE(from_file.ok()) << from_file.status().message();
+  EXPECT_EQ(Logits(**from_file, 9), Logits(**from_memory, 9));
+
+  auto written = ReadGguf(path);
+  ASSERT_TRUE(written.ok());
+  const Metadata& md = written->metadata();
+  EXPECT_EQ(md.GetInt("general.file_type"), 15);
+  EXPECT_EQ(md.GetString("slimlm.quantize.type"), "q4_k");
+  EXPECT_EQ(md.GetString("slimlm.quantize.source"), "random.gguf");
+  EXPECT_EQ(md.GetString("slimlm.quantize.source_hash"),
+            fmt::format("{:016x}", ContentHash(RandomKQuantModel(2))));
+  EXPECT_EQ(md.GetString("slimlm.quantize.tool_version"), "slimlm test");
+  EXPECT_EQ(md.GetString("slimlm.quantize.calibration_source"), "calib.txt");
+  EXPECT_EQ(md.GetString("slimlm.quantize.calibration_hash"), "0000000000001234");
 }
 
 TEST_F(QuantizeTest, Q8CostsUnderTwoTenthsOfAPercentOfPerplexity) {

@@ -21,7 +21,9 @@ namespace slimlm::quant {
 struct ImportanceStats {
   // Weight matrix name -> mean of x^2 per input channel (its columns) over the calibration tokens.
   std::map<std::string, std::vector<float>> mean_x2;
-  int64_t tokens = 0;  // Calibration tokens the means are over.
+  int64_t tokens = 0;        // Calibration tokens the means are over.
+  std::string source;        // The calibration text's file name,
+  uint64_t source_hash = 0;  // and the hash of its bytes (core/hash.h).
 
   const std::vector<float>* Find(const std::string& name) const;
 };
@@ -38,8 +40,8 @@ Result<ImportanceStats> CollectImportance(const Model& model, std::span<const in
                                           const CalibrationOptions& options,
                                           FunctionRef<void(int64_t, int64_t)> progress);
 
-// Saved as a GGUF file: one f32 tensor "<matrix name>" of its columns' mean x^2, and the token
-// count in slimlm.importance.tokens.
+// Saved as a GGUF file: one f32 tensor "<matrix name>" of its columns' mean x^2, the token
+// count in slimlm.importance.tokens and the text in slimlm.importance.{source,source_hash}.
 Status SaveImportance(const ImportanceStats& stats, const std::string& path);
 Result<ImportanceStats> LoadImportance(const std::string& path);
 

@@ -44,6 +44,7 @@ struct QuantizeOptions {
   // When set, q4_0 and q8_0 matrices with statistics choose each block's scale to minimize the
   // importance-weighted error (see importance.h) instead of GGML's plain rounding.
   const ImportanceStats* importance = nullptr;
+  std::string tool_version;  // Recorded as slimlm.quantize.tool_version.
 };
 
 struct TensorPlan {
@@ -76,12 +77,14 @@ struct QuantizeSummary {
   double seconds = 0;
 };
 
-// A 64-bit hash of the tensors' names, types, shapes and bytes (not a cryptographic one): it
-// identifies the source of a quantized file in its metadata (slimlm.quantize.source_hash).
+// A 64-bit hash (core/hash.h) of the tensors' names, types, shapes and bytes: it identifies the
+// source of a quantized file in its metadata (slimlm.quantize.source_hash).
 uint64_t ContentHash(const WeightStore& store);
 
 // Plans, then writes `out_path` atomically (no file is left behind on failure). The output's
-// metadata is the input's plus general.file_type and slimlm.quantize.* provenance keys.
+// metadata is the input's plus general.file_type and slimlm.quantize.* provenance keys: type,
+// source, source_hash, tool_version and, with importance statistics, importance_tokens,
+// calibration_source and calibration_hash.
 // progress(bytes done, bytes total) over the input tensor bytes.
 Result<QuantizeSummary> QuantizeToGguf(const WeightStore& store, const std::string& out_path,
                                        const QuantizeOptions& options,
