@@ -295,7 +295,7 @@ inline void Q4KSuperBlock(const uint8_t* rec, const packed::Int8ActivationRow* x
     const int8_t* xq[TT];
     for (int t = 0; t < TT; ++t) xq[t] = xr[t].q + b * 32;
     int32x4_t acc[kVectors][TT];
-    BlockDots<true, TT>(rec + j * 256, xq, acc);
+    BlockDots<true, TT>(rec + packed::kQ4KCodes + j * 256, xq, acc);
     float32x4_t sc[kVectors], m[kVectors];
     WidenU8(rec + packed::kQ4KScales + j * 16, sc);
     WidenU8(rec + packed::kQ4KMins + j * 16, m);
@@ -357,7 +357,7 @@ inline void Q6KSuperBlock(const uint8_t* rec, const packed::Int8ActivationRow* x
     const int8_t* xq[TT];
     for (int t = 0; t < TT; ++t) xq[t] = xr[t].q + b * 32;
     int32x4_t lo[kVectors][TT], hi[kVectors][TT];
-    Q6KBlockDots<TT>(rec + j * packed::kQ6KBlock, xq, lo, hi);
+    Q6KBlockDots<TT>(rec + packed::kQ6KBlocks + j * packed::kQ6KBlock, xq, lo, hi);
     int32x4_t sc0[kVectors], sc1[kVectors];
     WidenS8(rec + packed::kQ6KScales + (2 * j) * 16, sc0);
     WidenS8(rec + packed::kQ6KScales + (2 * j + 1) * 16, sc1);

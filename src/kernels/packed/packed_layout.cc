@@ -118,19 +118,21 @@ void PackQ4KGroup(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t co
       }
     }
     for (int j = 0; j < 8; ++j) {
-      PackNibbleCodes(rec + j * 256, [&](int64_t i, int c) {
+      PackNibbleCodes(rec + kQ4KCodes + j * 256, [&](int64_t i, int c) {
         return (blk[i].qs[32 * (j / 2) + c] >> (4 * (j % 2))) & 0x0f;
       });
     }
   }
 }
 
-// Code 0..63 of element e of a q6_k block.
-inline int Q6Code(const BlockQ6_K& b, int e) {
-  const int h = e / 128, s = (e % 128) / 32, l = e % 32;
-  const int low = (b.ql[64 * h + 32 * (s % 2) + l] >> (s < 2 ? 0 : 4)) & 0x0f;
-  const int high = (b.qh[32 * h + l] >> (2 * s)) & 3;
-  return low | (high << 4);
+// The 256 codes (0..63) of a q6_k block, decoded once so that packing reads them directly.
+void Q6Codes(const BlockQ6_K& b, uint8_t* codes) {
+  for (int e = 0; e < kQK_K; ++e) {
+    const int h = e / 128, s = (e % 128) / 32, l = e % 32;
+    const int low = (b.ql[64 * h + 32 * (s % 2) + l] >> (s < 2 ? 0 : 4)) & 0x0f;
+    const int high = (b.qh[32 * h + l] >> (2 * s)) & 3;
+    codes[e] = static_cast<uint8_t>(low | (high << 4));
+  }
 }
 
 void PackQ6KGroup(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t cols, int64_t g,
@@ -139,22 +141,23 @@ void PackQ6KGroup(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t co
   uint8_t* group = out + static_cast<size_t>(g * ns) * kQ6KRecord;
   for (int64_t s = 0; s < ns; ++s) {
     uint8_t* rec = group + static_cast<size_t>(s) * kQ6KRecord;
-    BlockQ6_K blk[kPackRows];
+    uint8_t codes[kPackRows][kQK_K];
     for (int64_t i = 0; i < kPackRows; ++i) {
-      blk[i] = RowBlock<BlockQ6_K>(w, w_row_bytes, rows, g * kPackRows + i, s);
+      const BlockQ6_K blk = RowBlock<BlockQ6_K>(w, w_row_bytes, rows, g * kPackRows + i, s);
+      Q6Codes(blk, codes[i]);
       for (int j = 0; j < 16; ++j) {
-        rec[kQ6KScales + j * 16 + i] = static_cast<uint8_t>(blk[i].scales[j]);
+        rec[kQ6KScales + j * 16 + i] = static_cast<uint8_t>(blk.scales[j]);
       }
-      reinterpret_cast<uint16_t*>(rec + kQ6KD)[i] = blk[i].d;
+      reinterpret_cast<uint16_t*>(rec + kQ6KD)[i] = blk.d;
     }
     for (int b = 0; b < 8; ++b) {
-      uint8_t* block = rec + b * kQ6KBlock;
-      PackNibbleCodes(block, [&](int64_t i, int c) { return Q6Code(blk[i], 32 * b + c); });
+      uint8_t* block = rec + kQ6KBlocks + b * kQ6KBlock;
+      PackNibbleCodes(block, [&](int64_t i, int c) { return codes[i][32 * b + c]; });
       for (int64_t i = 0; i < kPackRows; ++i) {
         for (int p = 0; p < 4; ++p) {
           for (int j = 0; j < 4; ++j) {
-            const int lo = Q6Code(blk[i], 32 * b + 4 * p + j) >> 4;
-            const int hi = Q6Code(blk[i], 32 * b + 16 + 4 * p + j) >> 4;
+            const int lo = codes[i][32 * b + 4 * p + j] >> 4;
+            const int hi = codes[i][32 * b + 16 + 4 * p + j] >> 4;
             uint8_t& byte = block[256 + (p / 2) * 64 + i * 4 + j];
             if (p % 2 == 0) byte = 0;
             byte = static_cast<uint8_t>(byte | ((lo | (hi << 2)) << (4 * (p % 2))));

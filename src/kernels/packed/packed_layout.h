@@ -17,17 +17,18 @@
 //         its low nibble and of column 32 b + 16 + 4 p + j in its high nibble; value = d (code-8).
 //   Records follow each other block by block, then group by group.
 // K-quants, per group and 256-column super-block s, a record of:
-//   q4_k: 8 sub-block records of 256 bytes laid out as q4_0's codes (code 0..15 of column
-//         256 s + 32 j + c, j the sub-block), then u8 scales sc[j][16 rows] (128 bytes), u8 mins
-//         m[j][16 rows] (128), f16 d[16 rows] (32), f16 dmin[16 rows] (32) = 2368 bytes;
+//   q4_k: u8 scales sc[j][16 rows] (128 bytes), u8 mins m[j][16 rows] (128), f16 d[16 rows]
+//         (32), f16 dmin[16 rows] (32), then 8 sub-block records of 256 bytes laid out as
+//         q4_0's codes (code 0..15 of column 256 s + 32 j + c, j the sub-block) = 2368 bytes;
 //         value = d sc code - dmin m.
-//   q6_k: 8 block records of 384 bytes for the 32-column blocks b: the low 4 bits of the codes
-//         (0..63) laid out as q4_0's (256 bytes), then two 64-byte vectors of their high 2 bits:
-//         vector h, row i, byte j holds at bits 4 (p % 2) .. + 1 the high bits of column
-//         32 b + 4 p + j and at bits 4 (p % 2) + 2 .. + 3 those of column 32 b + 16 + 4 p + j,
-//         for the pairs p = 2 h and 2 h + 1. Then int8 scales sc[16 sub-blocks][16 rows]
-//         (256 bytes) and f16 d[16 rows] (32) = 3360 bytes; value = d sc[(col % 256) / 16] (code -
-//         32).
+//   q6_k: int8 scales sc[16 sub-blocks][16 rows] (256 bytes), f16 d[16 rows] (32), then 8 block
+//         records of 384 bytes for the 32-column blocks b: the low 4 bits of the codes (0..63)
+//         laid out as q4_0's (256 bytes), then two 64-byte vectors of their high 2 bits: vector
+//         h, row i, byte j holds at bits 4 (p % 2) .. + 1 the high bits of column 32 b + 4 p + j
+//         and at bits 4 (p % 2) + 2 .. + 3 those of column 32 b + 16 + 4 p + j, for the pairs
+//         p = 2 h and 2 h + 1 = 3360 bytes; value = d sc[(col % 256) / 16] (code - 32).
+//   Scales come first so that a record is read front to back: placed after the codes, they
+//   cost a cache miss per record that the sequential prefetch does not cover.
 //   Both are as large as the file's blocks (q4_k: 2.8% more, the 6-bit scales unpacked to bytes).
 // The packed matrix is as large as the file's (f16 scales kept), so decoding reads no more bytes.
 #ifndef SLIMLM_KERNELS_PACKED_PACKED_LAYOUT_H_
@@ -47,9 +48,9 @@ inline constexpr size_t kQ4KRecord = 8 * 256 + 2 * 128 + 2 * 32;  // 2368
 inline constexpr size_t kQ6KBlock = 256 + 128;                    // 384
 inline constexpr size_t kQ6KRecord = 8 * kQ6KBlock + 256 + 32;    // 3360
 // Offsets inside the k-quant records.
-inline constexpr size_t kQ4KScales = 8 * 256, kQ4KMins = kQ4KScales + 128, kQ4KD = kQ4KMins + 128,
-                        kQ4KDmin = kQ4KD + 32;
-inline constexpr size_t kQ6KScales = 8 * kQ6KBlock, kQ6KD = kQ6KScales + 256;
+inline constexpr size_t kQ4KScales = 0, kQ4KMins = 128, kQ4KD = 256, kQ4KDmin = 288,
+                        kQ4KCodes = 320;
+inline constexpr size_t kQ6KScales = 0, kQ6KD = 256, kQ6KBlocks = 288;
 
 // How q8_0 weights are stored.
 enum class Int8Form { kSigned8, kOffset8 };

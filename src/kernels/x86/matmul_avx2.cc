@@ -266,7 +266,7 @@ inline void Q4KSuperBlock(const uint8_t* rec, const packed::Int8ActivationRow* x
     const int64_t b = b0 + j;
     for (int h = 0; h < 2; ++h) {
       __m256i acc[TT];
-      HalfBlock<true, TT>(rec + j * 256, h, xr, b, acc);
+      HalfBlock<true, TT>(rec + packed::kQ4KCodes + j * 256, h, xr, b, acc);
       // d sc and dmin m per row, shared by the tokens.
       const __m256 d = _mm256_cvtph_ps(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + packed::kQ4KD + h * 16)));
@@ -348,8 +348,8 @@ inline void Q6KSuperBlock(const uint8_t* rec, const packed::Int8ActivationRow* x
     const int64_t b = b0 + j;
     for (int h = 0; h < 2; ++h) {
       __m256i acc[TT];
-      Q6KHalfBlock<TT>(rec + j * packed::kQ6KBlock, rec + packed::kQ6KScales + j * 32, h, xr, b,
-                       acc);
+      Q6KHalfBlock<TT>(rec + packed::kQ6KBlocks + j * packed::kQ6KBlock,
+                       rec + packed::kQ6KScales + j * 32, h, xr, b, acc);
       const __m256 d = _mm256_cvtph_ps(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + packed::kQ6KD + h * 16)));
       for (int t = 0; t < TT; ++t) {

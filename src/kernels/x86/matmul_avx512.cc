@@ -240,14 +240,20 @@ void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i bits45 = _mm512_set1_epi8(0x30);
   const size_t record = kQ6 ? packed::kQ6KRecord : packed::kQ4KRecord;
+  // With one or two tokens, each half's 4 dot products would form one dependency chain; split
+  // them over kSplit accumulators (integer sums: the result does not change).
+  constexpr int kSplit = TT <= 2 ? 2 : 1;
   for (int64_t sb = 0; sb < k / kQK_K; ++sb) {
     const uint8_t* rec = group + static_cast<size_t>(sb) * record;
     const __m512 d = HalfToFloat(rec + (kQ6 ? packed::kQ6KD : packed::kQ4KD));
     for (int j = 0; j < 8; ++j) {
       const int64_t b = sb * 8 + j;
-      const uint8_t* codes = rec + j * (kQ6 ? packed::kQ6KBlock : 256);
-      __m512i acc0[TT], acc1[TT];
-      for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm512_setzero_si512();
+      const uint8_t* codes = kQ6 ? rec + packed::kQ6KBlocks + j * packed::kQ6KBlock
+                                 : rec + packed::kQ4KCodes + j * 256;
+      __m512i acc0[TT][kSplit], acc1[TT][kSplit];
+      for (int t = 0; t < TT; ++t) {
+        for (int a = 0; a < kSplit; ++a) acc0[t][a] = acc1[t][a] = _mm512_setzero_si512();
+      }
       __m512i high[2];
       if constexpr (kQ6) {
         high[0] = _mm512_loadu_si512(codes + 256);
@@ -272,8 +278,19 @@ void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_
         }
         for (int t = 0; t < TT; ++t) {
           const int8_t* xb = xr[t].q + b * 32;
-          acc0[t] = _mm512_dpbusd_epi32(acc0[t], lo, _mm512_set1_epi32(Load32(xb + 4 * p)));
-          acc1[t] = _mm512_dpbusd_epi32(acc1[t], hi, _mm512_set1_epi32(Load32(xb + 16 + 4 * p)));
+          __m512i& a0 = acc0[t][p % kSplit];
+          __m512i& a1 = acc1[t][p % kSplit];
+          a0 = _mm512_dpbusd_epi32(a0, lo, _mm512_set1_epi32(Load32(xb + 4 * p)));
+          a1 = _mm512_dpbusd_epi32(a1, hi, _mm512_set1_epi32(Load32(xb + 16 + 4 * p)));
+        }
+      }
+      __m512i sum0[TT], sum1[TT];
+      for (int t = 0; t < TT; ++t) {
+        sum0[t] = acc0[t][0];
+        sum1[t] = acc1[t][0];
+        for (int a = 1; a < kSplit; ++a) {
+          sum0[t] = _mm512_add_epi32(sum0[t], acc0[t][a]);
+          sum1[t] = _mm512_add_epi32(sum1[t], acc1[t][a]);
         }
       }
       if constexpr (kQ6) {
@@ -282,8 +299,8 @@ void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_
         const __m512 ws1 = _mm512_mul_ps(d, BytesToFloat(sc + 16, true));
         for (int t = 0; t < TT; ++t) {
           const int32_t h = xr[t].h[b], s_all = xr[t].s[b];
-          const __m512i e0 = _mm512_sub_epi32(acc0[t], _mm512_set1_epi32(32 * h));
-          const __m512i e1 = _mm512_sub_epi32(acc1[t], _mm512_set1_epi32(32 * (s_all - h)));
+          const __m512i e0 = _mm512_sub_epi32(sum0[t], _mm512_set1_epi32(32 * h));
+          const __m512i e1 = _mm512_sub_epi32(sum1[t], _mm512_set1_epi32(32 * (s_all - h)));
           const __m512 da = _mm512_set1_ps(xr[t].d[b]);
           accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(e0), _mm512_mul_ps(ws0, da), accf[t]);
           accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(e1), _mm512_mul_ps(ws1, da), accf[t]);
@@ -294,7 +311,7 @@ void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_
                                         BytesToFloat(rec + packed::kQ4KMins + 16 * j, false));
         for (int t = 0; t < TT; ++t) {
           const float da = xr[t].d[b];
-          const __m512i isum = _mm512_add_epi32(acc0[t], acc1[t]);
+          const __m512i isum = _mm512_add_epi32(sum0[t], sum1[t]);
           accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws, _mm512_set1_ps(da)),
                                     accf[t]);
           accf[t] =
