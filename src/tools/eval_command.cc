@@ -186,7 +186,13 @@ Status KlDivergence(const PplArgs& args) {
         eval::ComputeKlDivergence(*model, *reference, tokens, options, report, args.save_logits);
   }
   progress.Finish();
-  if (!result.ok()) return result.status().WithContext(args.data);
+  if (!result.ok()) {
+    // Errors about the saved log-probabilities name their file; the others concern the text.
+    const Status& status = result.status();
+    const bool about_logits =
+        !args.ref_logits.empty() && status.message().starts_with(args.ref_logits);
+    return about_logits ? status : status.WithContext(args.data);
+  }
   const std::string ref_name = args.ref.empty() ? args.ref_logits : args.ref;
   const eval::KlDivergenceResult& r = *result;
   if (args.json) {

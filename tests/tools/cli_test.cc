@@ -284,8 +284,26 @@ TEST(Cli, EvalPplPrintsLlamaPerplexityStyleFiguresAndJson) {
   auto k = nlohmann::json::parse(kld.out);
   EXPECT_EQ(k["positions"], 2 * 63);
   EXPECT_EQ(k["top1_agreement"], 1.0);
-  EXPECT_EQ(RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--data", data}).exit_code, 2)
-      << "no --ref";
+  ExpectOneLineError(RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--data", data}),
+                     "no reference");
+  // The reference's log-probabilities saved, then used without loading it.
+  const std::string logits = dir + "/ref.logits";
+  auto saved = RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--save-logits", logits, "--data",
+                          data, "-c", "128", "--chunks", "2"});
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  auto from_file = RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--ref-logits", logits,
+                              "--data", data, "-c", "128", "--chunks", "2", "--json"});
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  auto f = nlohmann::json::parse(from_file.out);
+  EXPECT_EQ(f["positions"], 2 * 63);
+  EXPECT_LT(f["kld_mean"].get<double>(), 3e-4) << "the model against its own saved logits";
+  ExpectOneLineError(RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--ref-logits", logits,
+                                "--data", data, "-c", "64", "--chunks", "2"}),
+                     "saved with -c 128");
+  ExpectOneLineError(
+      RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--ref", SharedDataPath(kGguf),
+                 "--ref-logits", logits, "--data", data}),
+      "not both");
 
   ASSERT_TRUE(WriteFileAtomically(dir + "/tasks.jsonl",
                                   "{\"context\": \"Once upon a time, there was a little\", "
