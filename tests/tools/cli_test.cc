@@ -300,10 +300,9 @@ TEST(Cli, EvalPplPrintsLlamaPerplexityStyleFiguresAndJson) {
   ExpectOneLineError(RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--ref-logits", logits,
                                 "--data", data, "-c", "64", "--chunks", "2"}),
                      "saved with -c 128");
-  ExpectOneLineError(
-      RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--ref", SharedDataPath(kGguf),
-                 "--ref-logits", logits, "--data", data}),
-      "not both");
+  ExpectOneLineError(RunSlimlm({"eval", "kld", SharedDataPath(kGguf), "--ref",
+                                SharedDataPath(kGguf), "--ref-logits", logits, "--data", data}),
+                     "not both");
 
   ASSERT_TRUE(WriteFileAtomically(dir + "/tasks.jsonl",
                                   "{\"context\": \"Once upon a time, there was a little\", "
