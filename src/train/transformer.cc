@@ -2,12 +2,16 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <type_traits>
 
 #include <fmt/core.h>
 
 #include "slimlm/core/check.h"
+#include "slimlm/core/thread_pool.h"
 #include "slimlm/tensor/quant_blocks.h"
 #include "slimlm/train/ops.h"
+#include "train/packed_matrix.h"
 
 namespace slimlm::train {
 
@@ -56,6 +60,82 @@ Transformer<T>::Transformer(const ModelConfig& config, bool tied_embeddings)
   }
 }
 
+// Float models: every matrix packed for y = x w^T (forward) and for the transposed product
+// (the backward pass's dx = dy w), repacked at each ForwardBackward since training changes them.
+template <typename T>
+struct Transformer<T>::Fast {
+  const kernels::KernelTable* kernels = &kernels::Kernels();
+  std::unique_ptr<ThreadPool> pool;
+  std::map<int64_t, PackedMatrix> forward, transposed;  // By parameter offset.
+};
+
+template <typename T>
+Transformer<T>::~Transformer() = default;
+template <typename T>
+Transformer<T>::Transformer(Transformer&& other) noexcept = default;
+template <typename T>
+Transformer<T>& Transformer<T>::operator=(Transformer&& other) noexcept = default;
+
+template <typename T>
+void Transformer<T>::SetThreads(int n_threads) {
+  n_threads_ = std::max(1, n_threads);
+  if (!fast_) fast_ = std::make_unique<Fast>();
+  fast_->pool = n_threads_ > 1 ? std::make_unique<ThreadPool>(n_threads_) : nullptr;
+}
+
+template <typename T>
+void Transformer<T>::PackWeights() {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!fast_) fast_ = std::make_unique<Fast>();
+    std::vector<float> t;
+    for (const ParamSlot& s : slots_) {
+      if (s.shape.rank() != 2 || s.name == "token_embd.weight") continue;
+      const int64_t rows = s.shape.Rows(), cols = s.shape.Cols();
+      fast_->forward[s.offset].Pack(*fast_->kernels, params_.data() + s.offset, rows, cols);
+      t.resize(static_cast<size_t>(rows * cols));
+      Transpose(params_.data() + s.offset, rows, cols, t.data());
+      fast_->transposed[s.offset].Pack(*fast_->kernels, t.data(), cols, rows);
+    }
+    if (tied_) {  // The embedding is the output matrix too.
+      const int64_t rows = config_.n_vocab, cols = config_.dim;
+      fast_->forward[output_].Pack(*fast_->kernels, params_.data() + output_, rows, cols);
+      t.resize(static_cast<size_t>(rows * cols));
+      Transpose(params_.data() + output_, rows, cols, t.data());
+      fast_->transposed[output_].Pack(*fast_->kernels, t.data(), cols, rows);
+    }
+  }
+}
+
+template <typename T>
+void Transformer<T>::Linear(int64_t offset, const T* x, T* y, int64_t n, int64_t in,
+                            int64_t out) const {
+  if constexpr (std::is_same_v<T, float>) {
+    fast_->forward.at(offset).Apply(*fast_->kernels, x, n, y);
+  } else {
+    LinearForward(x, params_.data() + offset, y, n, in, out);
+  }
+}
+
+// dx = dy w through the transposed matrix; dw += dy^T x as x^T (packed) times the rows of dy^T.
+template <typename T>
+void Transformer<T>::LinearGrad(int64_t offset, const T* x, const T* dy, T* dx, T* dw, int64_t n,
+                                int64_t in, int64_t out) const {
+  if constexpr (std::is_same_v<T, float>) {
+    const kernels::KernelTable& k = *fast_->kernels;
+    if (dx != nullptr) fast_->transposed.at(offset).Apply(k, dy, n, dx);
+    std::vector<float> xt(static_cast<size_t>(in * n)), dyt(static_cast<size_t>(out * n));
+    std::vector<float> prod(static_cast<size_t>(out * in));
+    Transpose(x, n, in, xt.data());
+    Transpose(dy, n, out, dyt.data());
+    PackedMatrix xt_packed;
+    xt_packed.Pack(k, xt.data(), in, n);
+    xt_packed.Apply(k, dyt.data(), out, prod.data());
+    for (int64_t i = 0; i < out * in; ++i) dw[i] += prod[static_cast<size_t>(i)];
+  } else {
+    LinearBackward(x, params_.data() + offset, dy, dx, dw, n, in, out);
+  }
+}
+
 template <typename T>
 const ParamSlot* Transformer<T>::Find(const std::string& name) const {
   for (const ParamSlot& s : slots_) {
@@ -76,10 +156,32 @@ T Transformer<T>::ForwardBackward(std::span<const int32_t> tokens, std::span<con
   // Each sequence's loss is a sum over its positions; scaling by 1 / counted makes the total the
   // mean over all scored positions, and the gradients those of the mean.
   const T scale = T(1) / static_cast<T>(counted);
+  PackWeights();
+  // Chunk c of the sequences goes to its own loss and gradient buffer (chunk 0 writes into
+  // *grads); the chunks are then summed in order.
+  const int64_t chunks = std::min<int64_t>(n_threads_, n_seq);
+  std::vector<T> losses(static_cast<size_t>(chunks), T(0));
+  std::vector<std::vector<T>> buffers(static_cast<size_t>(chunks > 1 && grads ? chunks - 1 : 0));
+  auto run_chunk = [&](int64_t c, int) {
+    std::vector<T>* g = grads;
+    if (c > 0 && grads != nullptr) {
+      g = &buffers[static_cast<size_t>(c - 1)];
+      g->assign(params_.size(), T(0));
+    }
+    for (int64_t s = c * n_seq / chunks; s < (c + 1) * n_seq / chunks; ++s) {
+      losses[static_cast<size_t>(c)] +=
+          Sequence(tokens.data() + s * seq_len, targets.data() + s * seq_len, seq_len, scale, g);
+    }
+  };
+  if (chunks > 1 && fast_ && fast_->pool) {
+    fast_->pool->Run(chunks, run_chunk);
+  } else {
+    for (int64_t c = 0; c < chunks; ++c) run_chunk(c, 0);
+  }
   T loss = 0;
-  for (int64_t s = 0; s < n_seq; ++s) {
-    loss +=
-        Sequence(tokens.data() + s * seq_len, targets.data() + s * seq_len, seq_len, scale, grads);
+  for (T l : losses) loss += l;
+  for (const std::vector<T>& b : buffers) {
+    for (size_t i = 0; i < b.size(); ++i) (*grads)[i] += b[i];
   }
   return loss * scale;
 }
@@ -110,30 +212,30 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
     S.inv1 = buf(n), S.xn1 = buf(n * d);
     RmsNormForward(x.data(), P + L.attn_norm, S.xn1.data(), S.inv1.data(), n, d, eps);
     S.q = buf(n * qd), S.k = buf(n * kvd), S.v = buf(n * kvd);
-    LinearForward(S.xn1.data(), P + L.wq, S.q.data(), n, d, qd);
-    LinearForward(S.xn1.data(), P + L.wk, S.k.data(), n, d, kvd);
-    LinearForward(S.xn1.data(), P + L.wv, S.v.data(), n, d, kvd);
+    Linear(L.wq, S.xn1.data(), S.q.data(), n, d, qd);
+    Linear(L.wk, S.xn1.data(), S.k.data(), n, d, kvd);
+    Linear(L.wv, S.xn1.data(), S.v.data(), n, d, kvd);
     Rope(S.q.data(), n, H, hd, c.rope_dim, c.rope_theta, 0, false);
     Rope(S.k.data(), n, KV, hd, c.rope_dim, c.rope_theta, 0, false);
     S.att = buf(n * qd), S.probs = buf(H * n * n);
     AttentionForward(S.q.data(), S.k.data(), S.v.data(), S.att.data(), S.probs.data(), n, H, KV,
                      hd);
     std::vector<T> proj = buf(n * d);
-    LinearForward(S.att.data(), P + L.wo, proj.data(), n, qd, d);
+    Linear(L.wo, S.att.data(), proj.data(), n, qd, d);
     for (int64_t i = 0; i < n * d; ++i) x[i] += proj[i];
     S.x_mid = x;
     S.inv2 = buf(n), S.xn2 = buf(n * d);
     RmsNormForward(x.data(), P + L.ffn_norm, S.xn2.data(), S.inv2.data(), n, d, eps);
     S.gate = buf(n * f), S.up = buf(n * f), S.act = buf(n * f);
-    LinearForward(S.xn2.data(), P + L.w_gate, S.gate.data(), n, d, f);
-    LinearForward(S.xn2.data(), P + L.w_up, S.up.data(), n, d, f);
+    Linear(L.w_gate, S.xn2.data(), S.gate.data(), n, d, f);
+    Linear(L.w_up, S.xn2.data(), S.up.data(), n, d, f);
     SiluGateForward(S.gate.data(), S.up.data(), S.act.data(), n * f);
-    LinearForward(S.act.data(), P + L.w_down, proj.data(), n, f, d);
+    Linear(L.w_down, S.act.data(), proj.data(), n, f, d);
     for (int64_t i = 0; i < n * d; ++i) x[i] += proj[i];
   }
   std::vector<T> inv_f = buf(n), xnf = buf(n * d), logits = buf(n * V);
   RmsNormForward(x.data(), P + output_norm_, xnf.data(), inv_f.data(), n, d, eps);
-  LinearForward(xnf.data(), P + output_, logits.data(), n, d, V);
+  Linear(output_, xnf.data(), logits.data(), n, d, V);
   std::vector<T> dlogits;
   if (grads != nullptr) dlogits = buf(n * V);
   // CrossEntropy gives the mean over this sequence's scored positions; scale it to a sum.
@@ -148,7 +250,7 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
   const T g_scale = scale * static_cast<T>(counted);
   for (T& g : dlogits) g *= g_scale;
   std::vector<T> dxnf = buf(n * d), dres = buf(n * d);
-  LinearBackward(xnf.data(), P + output_, dlogits.data(), dxnf.data(), G + output_, n, d, V);
+  LinearGrad(output_, xnf.data(), dlogits.data(), dxnf.data(), G + output_, n, d, V);
   RmsNormBackward(x.data(), P + output_norm_, inv_f.data(), dxnf.data(), dres.data(),
                   G + output_norm_, n, d);
   std::vector<T> tmp = buf(n * d);
@@ -157,25 +259,25 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
     Saved& S = saved[static_cast<size_t>(l)];
     // Feed-forward block: x_out = x_mid + down(silu(gate(xn2)) * up(xn2)).
     std::vector<T> dact = buf(n * f), dgate = buf(n * f), dup = buf(n * f), dxn = buf(n * d);
-    LinearBackward(S.act.data(), P + L.w_down, dres.data(), dact.data(), G + L.w_down, n, f, d);
+    LinearGrad(L.w_down, S.act.data(), dres.data(), dact.data(), G + L.w_down, n, f, d);
     SiluGateBackward(S.gate.data(), S.up.data(), dact.data(), dgate.data(), dup.data(), n * f);
-    LinearBackward(S.xn2.data(), P + L.w_gate, dgate.data(), dxn.data(), G + L.w_gate, n, d, f);
-    LinearBackward(S.xn2.data(), P + L.w_up, dup.data(), tmp.data(), G + L.w_up, n, d, f);
+    LinearGrad(L.w_gate, S.xn2.data(), dgate.data(), dxn.data(), G + L.w_gate, n, d, f);
+    LinearGrad(L.w_up, S.xn2.data(), dup.data(), tmp.data(), G + L.w_up, n, d, f);
     for (int64_t i = 0; i < n * d; ++i) dxn[i] += tmp[i];
     RmsNormBackward(S.x_mid.data(), P + L.ffn_norm, S.inv2.data(), dxn.data(), tmp.data(),
                     G + L.ffn_norm, n, d);
     for (int64_t i = 0; i < n * d; ++i) dres[i] += tmp[i];
     // Attention block: x_mid = x_in + wo(attention(rope(wq xn1), rope(wk xn1), wv xn1)).
     std::vector<T> datt = buf(n * qd), dq = buf(n * qd), dk = buf(n * kvd), dv = buf(n * kvd);
-    LinearBackward(S.att.data(), P + L.wo, dres.data(), datt.data(), G + L.wo, n, qd, d);
+    LinearGrad(L.wo, S.att.data(), dres.data(), datt.data(), G + L.wo, n, qd, d);
     AttentionBackward(S.q.data(), S.k.data(), S.v.data(), S.probs.data(), datt.data(), dq.data(),
                       dk.data(), dv.data(), n, H, KV, hd);
     Rope(dq.data(), n, H, hd, c.rope_dim, c.rope_theta, 0, true);
     Rope(dk.data(), n, KV, hd, c.rope_dim, c.rope_theta, 0, true);
-    LinearBackward(S.xn1.data(), P + L.wq, dq.data(), dxn.data(), G + L.wq, n, d, qd);
-    LinearBackward(S.xn1.data(), P + L.wk, dk.data(), tmp.data(), G + L.wk, n, d, kvd);
+    LinearGrad(L.wq, S.xn1.data(), dq.data(), dxn.data(), G + L.wq, n, d, qd);
+    LinearGrad(L.wk, S.xn1.data(), dk.data(), tmp.data(), G + L.wk, n, d, kvd);
     for (int64_t i = 0; i < n * d; ++i) dxn[i] += tmp[i];
-    LinearBackward(S.xn1.data(), P + L.wv, dv.data(), tmp.data(), G + L.wv, n, d, kvd);
+    LinearGrad(L.wv, S.xn1.data(), dv.data(), tmp.data(), G + L.wv, n, d, kvd);
     for (int64_t i = 0; i < n * d; ++i) dxn[i] += tmp[i];
     RmsNormBackward(S.x_in.data(), P + L.attn_norm, S.inv1.data(), dxn.data(), tmp.data(),
                     G + L.attn_norm, n, d);

@@ -8,6 +8,7 @@
 #define SLIMLM_TRAIN_TRANSFORMER_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +36,14 @@ template <typename T>
 class Transformer {
  public:
   Transformer(const ModelConfig& config, bool tied_embeddings);
+  ~Transformer();
+  Transformer(Transformer&& other) noexcept;
+  Transformer& operator=(Transformer&& other) noexcept;
+
+  // Threads that ForwardBackward splits the sequences among (each with its own gradient
+  // buffer, summed in a fixed order: the result depends on the thread count, not on timing).
+  // Float models multiply through the packed f32 kernels of kernels/kernels.h.
+  void SetThreads(int n_threads);
 
   const ModelConfig& config() const { return config_; }
   bool tied_embeddings() const { return tied_; }
@@ -53,9 +62,15 @@ class Transformer {
   struct Layer {
     int64_t attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
   };
+  struct Fast;  // Packed weights and the thread pool (float only).
   // Loss of one sequence (sum over its scored positions, not the mean) and its gradient.
   T Sequence(const int32_t* tokens, const int32_t* targets, int64_t n, T scale,
              std::vector<T>* grads);
+  // y = x w^T and its backward pass for the matrix at `offset` of shape (out, in).
+  void Linear(int64_t offset, const T* x, T* y, int64_t n, int64_t in, int64_t out) const;
+  void LinearGrad(int64_t offset, const T* x, const T* dy, T* dx, T* dw, int64_t n, int64_t in,
+                  int64_t out) const;
+  void PackWeights();
 
   ModelConfig config_;
   bool tied_;
@@ -63,6 +78,8 @@ class Transformer {
   std::vector<T> params_;
   int64_t token_embd_ = 0, output_norm_ = 0, output_ = 0;
   std::vector<Layer> layers_;
+  int n_threads_ = 1;
+  std::unique_ptr<Fast> fast_;
 };
 
 // The float model as a WeightStore (f32 tensors, GGUF names) with `metadata` (architecture keys
