@@ -11,6 +11,7 @@
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/tensor/quant_blocks.h"
 #include "slimlm/train/ops.h"
+#include "train/attention_gemm.h"
 #include "train/packed_matrix.h"
 
 namespace slimlm::train {
@@ -218,8 +219,13 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
     Rope(S.q.data(), n, H, hd, c.rope_dim, c.rope_theta, 0, false);
     Rope(S.k.data(), n, KV, hd, c.rope_dim, c.rope_theta, 0, false);
     S.att = buf(n * qd), S.probs = buf(H * n * n);
-    AttentionForward(S.q.data(), S.k.data(), S.v.data(), S.att.data(), S.probs.data(), n, H, KV,
-                     hd);
+    if constexpr (std::is_same_v<T, float>) {
+      AttentionForwardGemm(*fast_->kernels, S.q.data(), S.k.data(), S.v.data(), S.att.data(),
+                           S.probs.data(), n, H, KV, hd);
+    } else {
+      AttentionForward(S.q.data(), S.k.data(), S.v.data(), S.att.data(), S.probs.data(), n, H, KV,
+                       hd);
+    }
     std::vector<T> proj = buf(n * d);
     Linear(L.wo, S.att.data(), proj.data(), n, qd, d);
     for (int64_t i = 0; i < n * d; ++i) x[i] += proj[i];
@@ -270,8 +276,13 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
     // Attention block: x_mid = x_in + wo(attention(rope(wq xn1), rope(wk xn1), wv xn1)).
     std::vector<T> datt = buf(n * qd), dq = buf(n * qd), dk = buf(n * kvd), dv = buf(n * kvd);
     LinearGrad(L.wo, S.att.data(), dres.data(), datt.data(), G + L.wo, n, qd, d);
-    AttentionBackward(S.q.data(), S.k.data(), S.v.data(), S.probs.data(), datt.data(), dq.data(),
-                      dk.data(), dv.data(), n, H, KV, hd);
+    if constexpr (std::is_same_v<T, float>) {
+      AttentionBackwardGemm(*fast_->kernels, S.q.data(), S.k.data(), S.v.data(), S.probs.data(),
+                            datt.data(), dq.data(), dk.data(), dv.data(), n, H, KV, hd);
+    } else {
+      AttentionBackward(S.q.data(), S.k.data(), S.v.data(), S.probs.data(), datt.data(), dq.data(),
+                        dk.data(), dv.data(), n, H, KV, hd);
+    }
     Rope(dq.data(), n, H, hd, c.rope_dim, c.rope_theta, 0, true);
     Rope(dk.data(), n, KV, hd, c.rope_dim, c.rope_theta, 0, true);
     LinearGrad(L.wq, S.xn1.data(), dq.data(), dxn.data(), G + L.wq, n, d, qd);
