@@ -32,6 +32,8 @@ class AdamW {
   // The moment estimates, for checkpoints.
   std::vector<float>& m() { return m_; }
   std::vector<float>& v() { return v_; }
+  const std::vector<float>& m() const { return m_; }
+  const std::vector<float>& v() const { return v_; }
   void set_steps(int64_t steps) { steps_ = steps; }
 
  private:
