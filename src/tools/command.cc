@@ -6,8 +6,9 @@ namespace slimlm::tools {
 
 const std::vector<CommandSpec>& AllCommands() {
   static const std::vector<CommandSpec> commands = {
-      RunCommand(),   InfoCommand(), TokenizeCommand(), ConvertCommand(), InitCommand(),
-      BenchCommand(), HwCommand(),   QuantizeCommand(), EvalCommand(),
+      RunCommand(),  InfoCommand(),           TokenizeCommand(), ConvertCommand(),
+      InitCommand(), BenchCommand(),          HwCommand(),       QuantizeCommand(),
+      EvalCommand(), TrainTokenizerCommand(), TrainCommand(),
   };
   return commands;
 }

@@ -44,6 +44,8 @@ CommandSpec HwCommand();
 CommandSpec BenchCommand();
 CommandSpec EvalCommand();
 CommandSpec QuantizeCommand();
+CommandSpec TrainTokenizerCommand();
+CommandSpec TrainCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);

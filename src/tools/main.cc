@@ -14,7 +14,7 @@ namespace {
 std::string Overview() {
   std::string text = "usage: slimlm <command> [options]\n\ncommands:\n";
   for (const CommandSpec& c : AllCommands())
-    text += fmt::format("  {:<10} {}\n", c.name, c.summary);
+    text += fmt::format("  {:<16} {}\n", c.name, c.summary);
   text += "\n'slimlm help <command>' explains a command and its options.\n";
   return text;
 }

@@ -88,21 +88,17 @@ template <typename T>
 void Transformer<T>::PackWeights() {
   if constexpr (std::is_same_v<T, float>) {
     if (!fast_) fast_ = std::make_unique<Fast>();
-    std::vector<float> t;
+    const kernels::KernelTable& k = *fast_->kernels;
     for (const ParamSlot& s : slots_) {
       if (s.shape.rank() != 2 || s.name == "token_embd.weight") continue;
       const int64_t rows = s.shape.Rows(), cols = s.shape.Cols();
-      fast_->forward[s.offset].Pack(*fast_->kernels, params_.data() + s.offset, rows, cols);
-      t.resize(static_cast<size_t>(rows * cols));
-      Transpose(params_.data() + s.offset, rows, cols, t.data());
-      fast_->transposed[s.offset].Pack(*fast_->kernels, t.data(), cols, rows);
+      fast_->forward[s.offset].Pack(k, params_.data() + s.offset, rows, cols);
+      fast_->transposed[s.offset].PackTransposed(k, params_.data() + s.offset, rows, cols);
     }
     if (tied_) {  // The embedding is the output matrix too.
       const int64_t rows = config_.n_vocab, cols = config_.dim;
-      fast_->forward[output_].Pack(*fast_->kernels, params_.data() + output_, rows, cols);
-      t.resize(static_cast<size_t>(rows * cols));
-      Transpose(params_.data() + output_, rows, cols, t.data());
-      fast_->transposed[output_].Pack(*fast_->kernels, t.data(), cols, rows);
+      fast_->forward[output_].Pack(k, params_.data() + output_, rows, cols);
+      fast_->transposed[output_].PackTransposed(k, params_.data() + output_, rows, cols);
     }
   }
 }
@@ -124,13 +120,14 @@ void Transformer<T>::LinearGrad(int64_t offset, const T* x, const T* dy, T* dx, 
   if constexpr (std::is_same_v<T, float>) {
     const kernels::KernelTable& k = *fast_->kernels;
     if (dx != nullptr) fast_->transposed.at(offset).Apply(k, dy, n, dx);
-    std::vector<float> xt(static_cast<size_t>(in * n)), dyt(static_cast<size_t>(out * n));
-    std::vector<float> prod(static_cast<size_t>(out * in));
-    Transpose(x, n, in, xt.data());
+    // Scratch kept per thread: these products run for every matrix of every sequence.
+    thread_local std::vector<float> dyt, prod;
+    thread_local PackedMatrix xt;
+    dyt.resize(static_cast<size_t>(out * n));
+    prod.resize(static_cast<size_t>(out * in));
     Transpose(dy, n, out, dyt.data());
-    PackedMatrix xt_packed;
-    xt_packed.Pack(k, xt.data(), in, n);
-    xt_packed.Apply(k, dyt.data(), out, prod.data());
+    xt.PackTransposed(k, x, n, in);
+    xt.Apply(k, dyt.data(), out, prod.data());
     for (int64_t i = 0; i < out * in; ++i) dw[i] += prod[static_cast<size_t>(i)];
   } else {
     LinearBackward(x, params_.data() + offset, dy, dx, dw, n, in, out);

@@ -1,0 +1,73 @@
+// slimlm train end to end: a tiny preset trained for a few steps writes a model that loads,
+// a checkpoint continues to more steps, and bad starts are one-line errors with no output.
+#include <filesystem>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "support/subprocess.h"
+#include "support/test_data.h"
+
+namespace slimlm {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::RunSlimlm;
+using testing::SharedDataPath;
+
+constexpr const char* kTok = "models/stories260K/tok512.bin";
+constexpr const char* kText = "text/tinystories/train/tinystories-train-00.txt";
+
+void ExpectOneLineError(const testing::ProcessResult& r, const std::string& fragment) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, ::testing::StartsWith("error: "));
+  EXPECT_THAT(r.err, HasSubstr(fragment));
+}
+
+TEST(TrainCli, TrainsWritesAModelAndResumesFromItsCheckpoint) {
+  SLIMLM_REQUIRE_SHARED_DATA(kTok);
+  SLIMLM_REQUIRE_SHARED_DATA(kText);
+  const std::string dir = testing::MakeTempDir();
+  auto r = RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok), "--data",
+                      SharedDataPath(kText), "-o", dir + "/m.gguf", "--steps", "6", "--ctx", "32",
+                      "--batch", "2", "--eval-every", "3", "--eval-windows", "4", "--checkpoint",
+                      dir + "/c.gguf", "-t", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("step      6/6"));
+  EXPECT_THAT(r.err, HasSubstr("held-out"));
+  auto info = RunSlimlm({"info", dir + "/m.gguf"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_THAT(info.out, HasSubstr("dim 64"));
+  auto resumed = RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data", SharedDataPath(kText),
+                            "-o", dir + "/m2.gguf", "--steps", "8", "--ctx", "32", "--batch", "2",
+                            "--eval-every", "0", "-t", "1"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("2 steps"));
+  // The checkpoint is at step 6; asking for no more steps is an error.
+  ExpectOneLineError(RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data",
+                                SharedDataPath(kText), "-o", dir + "/m3.gguf", "--steps", "6"}),
+                     "give --steps beyond it");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/m3.gguf"));
+}
+
+TEST(TrainCli, BadStartsAreOneLineErrors) {
+  SLIMLM_REQUIRE_SHARED_DATA(kTok);
+  const std::string dir = testing::MakeTempDir();
+  ExpectOneLineError(RunSlimlm({"train", "--data", SharedDataPath(kTok), "-o", dir + "/m.gguf"}),
+                     "one starting point");
+  ExpectOneLineError(RunSlimlm({"train", "--preset", "tiny", "--data", SharedDataPath(kTok), "-o",
+                                dir + "/m.gguf"}),
+                     "needs --tokenizer");
+  ExpectOneLineError(RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok),
+                                "--data", dir + "/missing.txt", "-o", dir + "/m.gguf"}),
+                     "missing.txt");
+  ExpectOneLineError(RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok),
+                                "--dim", "65", "--data", SharedDataPath(kTok), "-o",
+                                dir + "/m.gguf"}),
+                     "multiple of --heads");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/m.gguf"));
+}
+
+}  // namespace
+}  // namespace slimlm
