@@ -167,12 +167,37 @@ void QuantizeBlockQ4_K(const float* x, const float* importance, BlockQ4_K* y) {
     max_scale = std::max(max_scale, scales[j]);
     max_min = std::max(max_min, mins[j]);
   }
-  const float inv_scale = max_scale > 0.0f ? 63.0f / max_scale : 0.0f;
-  const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
+  y->d = F32ToF16(max_scale / 63.0f);
+  y->dmin = F32ToF16(max_min / 63.0f);
+  const float d = F16ToF32(y->d), dmin = F16ToF32(y->dmin);
+  // Each sub-block's 6-bit scale and min: of the two nearest levels of each, the pair whose
+  // codes (rounded again) give the smallest weighted error.
   uint8_t ls[8], lm[8];
   for (int j = 0; j < 8; ++j) {
-    ls[j] = static_cast<uint8_t>(std::clamp(RoundToInt(inv_scale * scales[j]), 0, 63));
-    lm[j] = static_cast<uint8_t>(std::clamp(RoundToInt(inv_min * mins[j]), 0, 63));
+    const float s = d > 0.0f ? scales[j] / d : 0.0f, m = dmin > 0.0f ? mins[j] / dmin : 0.0f;
+    const int s0 = std::clamp(RoundToInt(s), 0, 63), m0 = std::clamp(RoundToInt(m), 0, 63);
+    ls[j] = static_cast<uint8_t>(s0);
+    lm[j] = static_cast<uint8_t>(m0);
+    float best = INFINITY;
+    for (int sc : {static_cast<int>(std::floor(s)), static_cast<int>(std::floor(s)) + 1}) {
+      for (int mn : {static_cast<int>(std::floor(m)), static_cast<int>(std::floor(m)) + 1}) {
+        if (sc < 0 || sc > 63 || mn < 0 || mn > 63) continue;
+        const float step = d * sc, offset = dmin * mn;
+        const float inv = step != 0.0f ? 1.0f / step : 0.0f;
+        F4 verr{};
+        for (int i = 0; i < 32; i += 4) {
+          const F4 xv = Load4(x + 32 * j + i);
+          const F4 diff = RoundClamp4((xv + offset) * inv, 0.0f, 15.0f) * step - offset - xv;
+          verr += Load4(w + 32 * j + i) * diff * diff;
+        }
+        const float err = Sum4(verr);
+        if (err < best) {
+          best = err;
+          ls[j] = static_cast<uint8_t>(sc);
+          lm[j] = static_cast<uint8_t>(mn);
+        }
+      }
+    }
   }
   std::fill(std::begin(y->scales), std::end(y->scales), uint8_t{0});
   for (int j = 0; j < 8; ++j) {
@@ -185,9 +210,6 @@ void QuantizeBlockQ4_K(const float* x, const float* importance, BlockQ4_K* y) {
       y->scales[j] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
     }
   }
-  y->d = F32ToF16(max_scale / 63.0f);
-  y->dmin = F32ToF16(max_min / 63.0f);
-  const float d = F16ToF32(y->d), dmin = F16ToF32(y->dmin);
   uint8_t codes[kQK_K];
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
