@@ -29,10 +29,29 @@ TEST(TrainCli, TrainsWritesAModelAndResumesFromItsCheckpoint) {
   SLIMLM_REQUIRE_SHARED_DATA(kTok);
   SLIMLM_REQUIRE_SHARED_DATA(kText);
   const std::string dir = testing::MakeTempDir();
-  auto r = RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok), "--data",
-                      SharedDataPath(kText), "-o", dir + "/m.gguf", "--steps", "6", "--ctx", "32",
-                      "--batch", "2", "--eval-every", "3", "--eval-windows", "4", "--checkpoint",
-                      dir + "/c.gguf", "-t", "1"});
+  auto r = RunSlimlm({"train",
+                      "--preset",
+                      "tiny",
+                      "--tokenizer",
+                      SharedDataPath(kTok),
+                      "--data",
+                      SharedDataPath(kText),
+                      "-o",
+                      dir + "/m.gguf",
+                      "--steps",
+                      "6",
+                      "--ctx",
+                      "32",
+                      "--batch",
+                      "2",
+                      "--eval-every",
+                      "3",
+                      "--eval-windows",
+                      "4",
+                      "--checkpoint",
+                      dir + "/c.gguf",
+                      "-t",
+                      "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("step      6/6"));
   EXPECT_THAT(r.err, HasSubstr("held-out"));
@@ -62,10 +81,10 @@ TEST(TrainCli, BadStartsAreOneLineErrors) {
   ExpectOneLineError(RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok),
                                 "--data", dir + "/missing.txt", "-o", dir + "/m.gguf"}),
                      "missing.txt");
-  ExpectOneLineError(RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok),
-                                "--dim", "65", "--data", SharedDataPath(kTok), "-o",
-                                dir + "/m.gguf"}),
-                     "multiple of --heads");
+  ExpectOneLineError(
+      RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok), "--dim", "65",
+                 "--data", SharedDataPath(kTok), "-o", dir + "/m.gguf"}),
+      "multiple of --heads");
   EXPECT_FALSE(std::filesystem::exists(dir + "/m.gguf"));
 }
 
