@@ -317,10 +317,7 @@ void DequantizeRowQ6_KRef(const BlockQ6_K* x, float* y, int64_t n) {
     const float d = F16ToF32(x[b].d);
     float* yb = y + b * kQK_K;
     for (int e = 0; e < kQK_K; ++e) {
-      const int h = e / 128, s = (e % 128) / 32, l = e % 32;
-      const uint8_t low = x[b].ql[64 * h + 32 * (s % 2) + l] >> (s < 2 ? 0 : 4);
-      const uint8_t high = x[b].qh[32 * h + l] >> (2 * s);
-      const int q = ((low & 0x0f) | ((high & 3) << 4)) - 32;
+      const int q = Q6_KCode(x[b], e) - 32;
       yb[e] = d * static_cast<float>(x[b].scales[e / 16]) * static_cast<float>(q);
     }
   }

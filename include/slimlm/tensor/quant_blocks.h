@@ -65,6 +65,14 @@ static_assert(sizeof(BlockQ6_K) == 210, "q6_k block must match GGUF");
 // (scale) and j (min).
 void Q4_KScaleMin(const uint8_t* scales, int j, uint8_t* sc, uint8_t* m);
 
+// Code (0..63) of element e (0..255) of a q6_k block, as the layout above places it.
+inline int Q6_KCode(const BlockQ6_K& b, int e) {
+  const int h = e / 128, s = (e % 128) / 32, l = e % 32;
+  const int low = (b.ql[64 * h + 32 * (s % 2) + l] >> (s < 2 ? 0 : 4)) & 0x0f;
+  const int high = (b.qh[32 * h + l] >> (2 * s)) & 3;
+  return low | (high << 4);
+}
+
 // x: (n,) f32 -> y: n / 32 blocks. n must be a multiple of 32.
 void QuantizeRowQ8_0Ref(const float* x, BlockQ8_0* y, int64_t n);
 void QuantizeRowQ4_0Ref(const float* x, BlockQ4_0* y, int64_t n);

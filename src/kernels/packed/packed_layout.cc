@@ -127,12 +127,7 @@ void PackQ4KGroup(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t co
 
 // The 256 codes (0..63) of a q6_k block, decoded once so that packing reads them directly.
 void Q6Codes(const BlockQ6_K& b, uint8_t* codes) {
-  for (int e = 0; e < kQK_K; ++e) {
-    const int h = e / 128, s = (e % 128) / 32, l = e % 32;
-    const int low = (b.ql[64 * h + 32 * (s % 2) + l] >> (s < 2 ? 0 : 4)) & 0x0f;
-    const int high = (b.qh[32 * h + l] >> (2 * s)) & 3;
-    codes[e] = static_cast<uint8_t>(low | (high << 4));
-  }
+  for (int e = 0; e < kQK_K; ++e) codes[e] = static_cast<uint8_t>(Q6_KCode(b, e));
 }
 
 void PackQ6KGroup(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t cols, int64_t g,

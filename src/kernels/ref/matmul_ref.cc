@@ -154,11 +154,7 @@ void MatMulQ6_K(const void* w, size_t w_row_bytes, const void* x, size_t x_row_b
                         int32_t part = 0;
                         for (int l = 0; l < 16; ++l) {
                           const int e = 32 * j + 16 * half + l;
-                          const int h = e / 128, g = (e % 128) / 32, i = e % 32;
-                          const int low =
-                              (a[s].ql[64 * h + 32 * (g % 2) + i] >> (g < 2 ? 0 : 4)) & 0x0f;
-                          const int high = (a[s].qh[32 * h + i] >> (2 * g)) & 3;
-                          part += ((low | (high << 4)) - 32) * xb.qs[16 * half + l];
+                          part += (Q6_KCode(a[s], e) - 32) * xb.qs[16 * half + l];
                         }
                         sumi += a[s].scales[2 * j + half] * part;
                       }

@@ -193,23 +193,29 @@ constexpr std::array<Int8TileFn, sizeof...(I)> Int8Tiles(std::index_sequence<I..
   return {Int8Tile<kQ4, static_cast<int>(I) + 1>...};
 }
 
-void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
-                int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
-  static constexpr auto kQ8Tiles = Int8Tiles<false>(std::make_index_sequence<kTile>());
-  static constexpr auto kQ4Tiles = Int8Tiles<true>(std::make_index_sequence<kTile>());
-  const auto& tiles = q4 ? kQ4Tiles : kQ8Tiles;
+// Runs tiles[tt - 1] (tt = 1..kTile tokens) over the groups covering rows [r0, r1): groups
+// outside, tokens inside, so a group's weights stay in cache across token tiles.
+void RunTiles(const Int8TileFn* tiles, const Matrix& w, const uint8_t* x, size_t x_row_bytes,
+              float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
   const size_t group_bytes = packed::GroupBytes(w.dtype, w.cols);
   const uint8_t* data = static_cast<const uint8_t*>(w.data);
-  // Groups outside, tokens inside: a group's weights stay in cache across token tiles.
   for (int64_t g = r0 / kPackRows; g * kPackRows < r1; ++g) {
     const __mmask16 mask = RowMask(std::min<int64_t>(kPackRows, r1 - g * kPackRows));
     const uint8_t* group = data + static_cast<size_t>(g) * group_bytes;
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTile) {
       const int64_t tt = std::min<int64_t>(kTile, n_tokens - t0);
-      tiles[static_cast<size_t>(tt - 1)](group, w.cols, x + static_cast<size_t>(t0) * x_row_bytes,
-                                         x_row_bytes, y + t0 * ldy + g * kPackRows, ldy, mask);
+      tiles[tt - 1](group, w.cols, x + static_cast<size_t>(t0) * x_row_bytes, x_row_bytes,
+                    y + t0 * ldy + g * kPackRows, ldy, mask);
     }
   }
+}
+
+void Int8MatMul(bool q4, const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
+                int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  static constexpr auto kQ8Tiles = Int8Tiles<false>(std::make_index_sequence<kTile>());
+  static constexpr auto kQ4Tiles = Int8Tiles<true>(std::make_index_sequence<kTile>());
+  const auto& tiles = q4 ? kQ4Tiles : kQ8Tiles;
+  RunTiles(tiles.data(), w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
 }
 
 // --- K-quant weights: q4_k and q6_k, times int8 activations ---
@@ -333,17 +339,7 @@ void KQuantMatMul(const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* 
   static constexpr auto kQ4KTiles = KQuantTiles<false>(std::make_index_sequence<kTile>());
   static constexpr auto kQ6KTiles = KQuantTiles<true>(std::make_index_sequence<kTile>());
   const auto& tiles = w.dtype == DType::kQ6_K ? kQ6KTiles : kQ4KTiles;
-  const size_t group_bytes = packed::GroupBytes(w.dtype, w.cols);
-  const uint8_t* data = static_cast<const uint8_t*>(w.data);
-  for (int64_t g = r0 / kPackRows; g * kPackRows < r1; ++g) {
-    const __mmask16 mask = RowMask(std::min<int64_t>(kPackRows, r1 - g * kPackRows));
-    const uint8_t* group = data + static_cast<size_t>(g) * group_bytes;
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTile) {
-      const int64_t tt = std::min<int64_t>(kTile, n_tokens - t0);
-      tiles[static_cast<size_t>(tt - 1)](group, w.cols, x + static_cast<size_t>(t0) * x_row_bytes,
-                                         x_row_bytes, y + t0 * ldy + g * kPackRows, ldy, mask);
-    }
-  }
+  RunTiles(tiles.data(), w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
 }
 
 // Runs FloatTile<T, TT, G> over groups [g, g + G) for tokens [t0, t0 + TT).
