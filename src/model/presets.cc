@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/core/hash.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/tensor/quant_blocks.h"
 
@@ -40,10 +41,9 @@ ModelPreset MakePreset(std::string name, std::string description, Architecture a
 struct SplitMix64 {
   uint64_t state;
   uint64_t Next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    const uint64_t z = Mix64(state);
+    state += kGoldenGamma;
+    return z;
   }
   // Uniform in [-1, 1).
   float Symmetric() {

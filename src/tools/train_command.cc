@@ -37,6 +37,9 @@ struct TrainArgs {
   uint64_t seed = 1;
   int64_t ctx = 256;
   int64_t batch = 8;
+  int64_t accumulate = 1;
+  double dropout = 0;
+  std::string token_cache;
   int64_t steps = 1000;
   double lr = 1e-3, min_lr = 1e-4;
   int64_t warmup = 100;
@@ -97,12 +100,37 @@ Result<train::TrainState> Start(const TrainArgs& args, const train::AdamWOptions
   return train::StartTraining(std::move(model), std::move(metadata), adam);
 }
 
+// The options a resumed run must share with the run that wrote the checkpoint (they decide
+// which windows each step reads and how), kept in the checkpoint and the model's metadata.
+Status RecordRun(const TrainArgs& args, bool resuming, Metadata* metadata) {
+  const std::pair<const char*, int64_t> run[] = {
+      {"batch", args.batch},
+      {"accumulate", args.accumulate},
+      {"ctx", args.ctx},
+      {"seed", static_cast<int64_t>(args.seed)},
+      {"dropout_ppm", std::llround(args.dropout * 1e6)}};
+  for (const auto& [name, value] : run) {
+    const std::string key = fmt::format("slimlm.train.{}", name);
+    const std::optional<int64_t> recorded = metadata->GetInt(key);
+    if (resuming && recorded && *recorded != value) {
+      return InvalidArgumentError(
+          "the checkpoint's run used {} {}, this one {}: give the same value to continue it",
+          name, *recorded, value);
+    }
+    metadata->Set(key, MetaValue::I64(value));
+  }
+  return Status::Ok();
+}
+
 Status Train(const TrainArgs& args) {
   if (args.data.empty()) return InvalidArgumentError("give the training text with --data FILE");
   if (args.out.empty()) return InvalidArgumentError("give the output model with -o FILE");
   train::TrainOptions options;
   options.steps = args.steps;
   options.batch = args.batch;
+  options.accumulate = args.accumulate;
+  options.dropout = args.dropout;
+  options.seed = args.seed;
   options.schedule = train::Schedule{args.lr, args.min_lr, args.warmup, args.steps};
   options.adam.weight_decay = args.weight_decay;
   options.adam.clip_norm = args.clip;
@@ -112,6 +140,7 @@ Status Train(const TrainArgs& args) {
   options.checkpoint = args.checkpoint;
   options.checkpoint_every = args.checkpoint_every;
   SLIMLM_ASSIGN_OR_RETURN(train::TrainState state, Start(args, options.adam));
+  SLIMLM_RETURN_IF_ERROR(RecordRun(args, !args.resume.empty(), &state.metadata));
   if (state.step >= options.steps) {
     return InvalidArgumentError("the checkpoint is at step {}; give --steps beyond it", state.step);
   }
@@ -136,16 +165,20 @@ Status Train(const TrainArgs& args) {
   data_options.valid_fraction = args.valid_fraction;
   data_options.seed = args.seed;
   Timer tokenize_timer;
-  SLIMLM_ASSIGN_OR_RETURN(train::Dataset data,
-                          train::Dataset::Build(texts, *tokenizer, data_options));
+  bool cached = false;
+  SLIMLM_ASSIGN_OR_RETURN(
+      train::Dataset data,
+      train::Dataset::BuildCached(texts, *tokenizer, data_options, args.token_cache, &cached));
   fmt::print(stderr,
              "data: {} documents ({} held out), {} training tokens ({} windows of {}), {} held-out "
-             "tokens; tokenized in {:.1f} s\n",
+             "tokens; {} in {:.1f} s\n",
              data.documents(), data.valid_documents(), data.train_tokens(), data.windows(),
-             args.ctx, data.valid_tokens(), tokenize_timer.Seconds());
+             args.ctx, data.valid_tokens(), cached ? "read from the token cache" : "tokenized",
+             tokenize_timer.Seconds());
   const double params = static_cast<double>(state.model.params().size());
   fmt::print(stderr, "model: {:.2f} M parameters, dim {}, {} layers, {} heads ({} kv), ffn {}\n",
              params / 1e6, c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.ffn_dim);
+  const int64_t tokens_per_step = args.batch * args.accumulate * args.ctx;
   Timer timer;
   const int64_t first = state.step;
   double loss_sum = 0;
@@ -167,8 +200,9 @@ Status Train(const TrainArgs& args) {
           "tok/s  epoch {:.2f}  ETA {}\n",
           terminal ? "\r\033[K" : "", r.step, options.steps, loss_sum / static_cast<double>(loss_n),
           *r.valid_loss, r.lr, r.grad_norm,
-          done * static_cast<double>(args.batch * args.ctx) / elapsed,
-          static_cast<double>(r.step * args.batch) / static_cast<double>(data.windows()),
+          done * static_cast<double>(tokens_per_step) / elapsed,
+          static_cast<double>(r.step * args.batch * args.accumulate) /
+              static_cast<double>(data.windows()),
           Progress::FormatDuration(elapsed / done * static_cast<double>(options.steps - r.step)));
       loss_sum = 0;
       loss_n = 0;
@@ -179,10 +213,10 @@ Status Train(const TrainArgs& args) {
   SLIMLM_RETURN_IF_ERROR(status);
   Metadata metadata = state.metadata;
   metadata.Set("slimlm.train.tokens",
-               MetaValue::U64(static_cast<uint64_t>(state.step * args.batch * args.ctx)));
+               MetaValue::U64(static_cast<uint64_t>(state.step * tokens_per_step)));
   SLIMLM_RETURN_IF_ERROR(WriteGguf(train::ToWeightStore(state.model, metadata), args.out));
   const double seconds = timer.Seconds();
-  const double tokens = static_cast<double>((state.step - first) * args.batch * args.ctx);
+  const double tokens = static_cast<double>((state.step - first) * tokens_per_step);
   fmt::print(stderr,
              "wrote {}: {} steps in {}, {:.0f} tokens/s ({:.1f} GFLOP/s as 6 x {:.2f} M "
              "parameters x tokens/s)\n",
@@ -220,6 +254,16 @@ CommandSpec TrainCommand() {
             app->add_option("-b,--batch", a->batch, "Windows per step")
                 ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
                 ->capture_default_str();
+            app->add_option("--accumulate", a->accumulate,
+                            "Micro-batches of --batch windows per step (gradient accumulation)")
+                ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
+                ->capture_default_str();
+            app->add_option("--dropout", a->dropout, "Residual dropout rate while training")
+                ->check(CLI::Range(0.0, 0.9))
+                ->capture_default_str();
+            app->add_option("--token-cache", a->token_cache,
+                            "Keep the tokenized data in this file; a later run on the same text "
+                            "and tokenizer reads it instead of tokenizing");
             app->add_option("--steps", a->steps, "Total steps")
                 ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
                 ->capture_default_str();

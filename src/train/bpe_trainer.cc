@@ -31,6 +31,7 @@
 #include "slimlm/core/check.h"
 #include "slimlm/core/file.h"
 #include "slimlm/core/hash.h"
+#include "slimlm/train/dataset.h"
 
 namespace slimlm::train {
 namespace {
@@ -496,7 +497,13 @@ Result<BpeVocabulary> TrainBpeFromFiles(const std::vector<std::string>& paths,
     total += text.size();
     if (!text.empty()) texts.push_back(std::move(text));
   }
-  std::vector<std::string_view> views(texts.begin(), texts.end());
+  // Each document is a text of its own, as the training data encodes it (train/dataset.h): the
+  // "<|endoftext|>" lines between documents are not text to learn from.
+  std::vector<std::string_view> views;
+  for (const std::string& text : texts) {
+    for (std::string_view doc : SplitDocuments(text)) views.push_back(doc);
+  }
+  if (views.empty()) return InvalidArgumentError("the training text holds no documents");
   return TrainBpe(views, options);
 }
 

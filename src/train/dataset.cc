@@ -2,27 +2,26 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <numeric>
+
+#include "slimlm/core/file.h"
+#include "slimlm/core/hash.h"
 
 namespace slimlm::train {
 namespace {
 
-// splitmix64: a small, fully specified generator (std's distributions are not, across
-// libraries), so that an order depends only on the seed.
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+constexpr int64_t kCacheMagic = 0x31304b4f544d4c53;  // "SLMTOK01"
+constexpr int32_t kCacheVersion = 1;
 
 // The order of an epoch's windows: a Fisher-Yates permutation seeded by (seed, epoch).
 std::vector<uint32_t> Permutation(size_t n, uint64_t seed, int64_t epoch) {
   std::vector<uint32_t> p(n);
   std::iota(p.begin(), p.end(), 0u);
-  uint64_t state = Mix(seed ^ Mix(static_cast<uint64_t>(epoch)));
+  uint64_t state = Mix64(seed ^ Mix64(static_cast<uint64_t>(epoch)));
   for (size_t i = n; i > 1; --i) {
-    state = Mix(state);
+    state = Mix64(state);
     std::swap(p[i - 1], p[state % i]);
   }
   return p;
@@ -88,19 +87,103 @@ Result<Dataset> Dataset::Build(const std::vector<std::string>& texts, const Toke
       d.valid_documents_ += held_out ? 1 : 0;
     }
   }
-  if (static_cast<int64_t>(d.train_.size()) < options.n_ctx + 1) {
+  SLIMLM_RETURN_IF_ERROR(d.CheckSize(options));
+  return d;
+}
+
+Status Dataset::CheckSize(const DatasetOptions& options) const {
+  if (static_cast<int64_t>(train_.size()) < options.n_ctx + 1) {
     return InvalidArgumentError(
         "the training text has {} tokens, fewer than one window of {} (the context plus one)",
-        d.train_.size(), options.n_ctx + 1);
+        train_.size(), options.n_ctx + 1);
   }
-  return d;
+  return Status::Ok();
 }
 
 int64_t Dataset::valid_windows() const {
   return valid_.size() > 1 ? static_cast<int64_t>((valid_.size() - 1) / n_ctx_) : 0;
 }
 
-void Dataset::Window(int64_t i, int32_t* tokens, int32_t* targets) const {
+uint64_t Dataset::CacheKey(const std::vector<std::string>& texts, const Tokenizer& tokenizer,
+                           const DatasetOptions& options) {
+  uint64_t h = kHashSeed;
+  auto mix = [&h](const auto& value) { h = HashBytes(&value, sizeof(value), h); };
+  mix(kCacheVersion);
+  mix(options.valid_fraction);
+  for (const std::string& text : texts) {
+    mix(text.size());
+    h = HashBytes(text.data(), text.size(), h);
+  }
+  mix(tokenizer.vocab_size());
+  mix(tokenizer.bos_id());
+  mix(tokenizer.eos_id());
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    const std::string& piece = tokenizer.TokenText(id);
+    mix(piece.size());
+    h = HashBytes(piece.data(), piece.size(), h);
+    mix(static_cast<int32_t>(tokenizer.token_type(id)));
+  }
+  return h;
+}
+
+Status Dataset::SaveCache(const std::string& path, uint64_t key) const {
+  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out, AtomicFileWriter::Create(path));
+  const int64_t header[] = {kCacheMagic,
+                            static_cast<int64_t>(key),
+                            documents_,
+                            valid_documents_,
+                            static_cast<int64_t>(train_.size()),
+                            static_cast<int64_t>(valid_.size())};
+  SLIMLM_RETURN_IF_ERROR(out->Write(header, sizeof(header)));
+  SLIMLM_RETURN_IF_ERROR(out->Write(train_.data(), train_.size() * sizeof(int32_t)));
+  SLIMLM_RETURN_IF_ERROR(out->Write(valid_.data(), valid_.size() * sizeof(int32_t)));
+  return out->Commit();
+}
+
+Result<Dataset> Dataset::LoadCache(const std::string& path, uint64_t key,
+                                   const DatasetOptions& options) {
+  if (!IsRegularFile(path)) return NotFoundError("{}: no cache", path);
+  SLIMLM_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  int64_t header[6];
+  if (bytes.size() < sizeof(header)) return NotFoundError("{}: not a token cache", path);
+  std::memcpy(header, bytes.data(), sizeof(header));
+  const int64_t n_train = header[4], n_valid = header[5];
+  if (header[0] != kCacheMagic || static_cast<uint64_t>(header[1]) != key || n_train < 0 ||
+      n_valid < 0 ||
+      bytes.size() != sizeof(header) + static_cast<uint64_t>(n_train + n_valid) * 4) {
+    return NotFoundError("{}: a cache of other data, or damaged", path);
+  }
+  Dataset d;
+  d.n_ctx_ = options.n_ctx;
+  d.seed_ = options.seed;
+  d.documents_ = header[2];
+  d.valid_documents_ = header[3];
+  d.train_.resize(static_cast<size_t>(n_train));
+  d.valid_.resize(static_cast<size_t>(n_valid));
+  std::memcpy(d.train_.data(), bytes.data() + sizeof(header), d.train_.size() * 4);
+  std::memcpy(d.valid_.data(), bytes.data() + sizeof(header) + d.train_.size() * 4,
+              d.valid_.size() * 4);
+  return d;
+}
+
+Result<Dataset> Dataset::BuildCached(const std::vector<std::string>& texts,
+                                     const Tokenizer& tokenizer, const DatasetOptions& options,
+                                     const std::string& cache_path, bool* from_cache) {
+  *from_cache = false;
+  if (cache_path.empty()) return Build(texts, tokenizer, options);
+  const uint64_t key = CacheKey(texts, tokenizer, options);
+  Result<Dataset> cached = LoadCache(cache_path, key, options);
+  if (cached.ok()) {
+    SLIMLM_RETURN_IF_ERROR(cached->CheckSize(options));
+    *from_cache = true;
+    return cached;
+  }
+  SLIMLM_ASSIGN_OR_RETURN(Dataset d, Build(texts, tokenizer, options));
+  SLIMLM_RETURN_IF_ERROR(d.SaveCache(cache_path, key));
+  return d;
+}
+
+int64_t Dataset::WindowSlot(int64_t i) const {
   const size_t n = order_size();
   const int64_t epoch = i / static_cast<int64_t>(n);
   // The permutation depends on (windows, seed, epoch) only; keep the last one per thread.
@@ -112,8 +195,11 @@ void Dataset::Window(int64_t i, int32_t* tokens, int32_t* targets) const {
     order_epoch = epoch;
     order_seed = seed_;
   }
-  const int64_t slot = order[static_cast<size_t>(i % static_cast<int64_t>(n))];
-  Fill(train_, slot * n_ctx_, n_ctx_, tokens, targets);
+  return order[static_cast<size_t>(i % static_cast<int64_t>(n))];
+}
+
+void Dataset::Window(int64_t i, int32_t* tokens, int32_t* targets) const {
+  Fill(train_, WindowSlot(i) * n_ctx_, n_ctx_, tokens, targets);
 }
 
 void Dataset::ValidWindow(int64_t i, int32_t* tokens, int32_t* targets) const {

@@ -190,6 +190,58 @@ T CrossEntropy(const T* logits, const int32_t* targets, T* dlogits, int64_t n, i
   return counted > 0 ? loss / static_cast<T>(counted) : T(0);
 }
 
+template <typename T>
+T DistillKl(const T* logits, const int32_t* teacher_ids, const T* teacher_logp, int64_t k,
+            T* dlogits, int64_t n, int64_t vocab, T temperature, T reverse_weight) {
+  if (n == 0) return T(0);
+  const T inv_tau = T(1) / temperature;
+  const T inv_n = T(1) / static_cast<T>(n);
+  const int64_t rest = vocab - k;
+  std::vector<T> log_q(static_cast<size_t>(vocab)), log_p(static_cast<size_t>(vocab));
+  T loss = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const T* z = logits + t * vocab;
+    const int32_t* ids = teacher_ids + t * k;
+    const T* lp = teacher_logp + t * k;
+    // Student: log softmax(z / tau).
+    T max = *std::max_element(z, z + vocab) * inv_tau;
+    T sum = 0;
+    for (int64_t i = 0; i < vocab; ++i) sum += std::exp(z[i] * inv_tau - max);
+    const T log_zq = std::log(sum) + max;
+    for (int64_t i = 0; i < vocab; ++i) log_q[static_cast<size_t>(i)] = z[i] * inv_tau - log_zq;
+    // Teacher: the top k and an even tail, tempered and normalized in the log domain.
+    T top_mass = 0;
+    for (int64_t j = 0; j < k; ++j) top_mass += std::exp(lp[j]);
+    const T tail = rest > 0 ? std::log(std::max(T(1) - top_mass, T(1e-6)) / static_cast<T>(rest))
+                            : T(0);
+    std::fill(log_p.begin(), log_p.end(), tail * inv_tau);
+    for (int64_t j = 0; j < k; ++j) log_p[static_cast<size_t>(ids[j])] = lp[j] * inv_tau;
+    max = *std::max_element(log_p.begin(), log_p.end());
+    sum = 0;
+    for (T v : log_p) sum += std::exp(v - max);
+    const T log_zp = std::log(sum) + max;
+    for (T& v : log_p) v -= log_zp;
+    // KL(p || q) = sum p (log p - log q); KL(q || p) = sum q (log q - log p).
+    T forward = 0, reverse = 0;
+    for (size_t i = 0; i < log_p.size(); ++i) {
+      const T diff = log_p[i] - log_q[i];
+      forward += std::exp(log_p[i]) * diff;
+      reverse -= std::exp(log_q[i]) * diff;
+    }
+    loss += (T(1) - reverse_weight) * forward + reverse_weight * reverse;
+    if (dlogits == nullptr) continue;
+    // d KL(p||q) / dz = (q - p) / tau;  d KL(q||p) / dz = q (log q - log p - KL(q||p)) / tau.
+    T* dz = dlogits + t * vocab;
+    for (size_t i = 0; i < log_p.size(); ++i) {
+      const T q = std::exp(log_q[i]);
+      const T g_forward = q - std::exp(log_p[i]);
+      const T g_reverse = q * (log_q[i] - log_p[i] - reverse);
+      dz[i] = ((T(1) - reverse_weight) * g_forward + reverse_weight * g_reverse) * inv_tau * inv_n;
+    }
+  }
+  return loss * inv_n;
+}
+
 #define SLIMLM_INSTANTIATE_TRAIN_OPS(T)                                                            \
   template void RmsNormForward<T>(const T*, const T*, T*, T*, int64_t, int64_t, T);                \
   template void RmsNormBackward<T>(const T*, const T*, const T*, const T*, T*, T*, int64_t,        \
@@ -204,7 +256,8 @@ T CrossEntropy(const T* logits, const int32_t* targets, T* dlogits, int64_t n, i
                                      int64_t, int64_t, int64_t, int64_t);                          \
   template void SiluGateForward<T>(const T*, const T*, T*, int64_t);                               \
   template void SiluGateBackward<T>(const T*, const T*, const T*, T*, T*, int64_t);                \
-  template T CrossEntropy<T>(const T*, const int32_t*, T*, int64_t, int64_t);
+  template T CrossEntropy<T>(const T*, const int32_t*, T*, int64_t, int64_t);                    \
+  template T DistillKl<T>(const T*, const int32_t*, const T*, int64_t, T*, int64_t, int64_t, T, T);
 
 SLIMLM_INSTANTIATE_TRAIN_OPS(float)
 SLIMLM_INSTANTIATE_TRAIN_OPS(double)

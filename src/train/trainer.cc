@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "slimlm/core/hash.h"
 #include "slimlm/core/timer.h"
 #include "slimlm/formats/gguf.h"
 
@@ -29,25 +30,44 @@ double ValidLoss(Transformer<float>& model, const Dataset& data, int64_t windows
 Status Train(TrainState* state, const Dataset& data, const TrainOptions& options,
              FunctionRef<void(const StepReport&)> report) {
   if (options.batch < 1) return InvalidArgumentError("the batch must be at least 1 window");
+  if (options.accumulate < 1) return InvalidArgumentError("accumulate at least 1 micro-batch");
+  if (options.dropout < 0 || options.dropout >= 1) {
+    return InvalidArgumentError("the dropout rate must be in [0, 1), got {}", options.dropout);
+  }
   Transformer<float>& model = state->model;
   model.SetThreads(options.threads);
   const int64_t ctx = data.n_ctx();
   std::vector<int32_t> tokens(static_cast<size_t>(options.batch * ctx)), targets(tokens.size());
+  std::vector<int64_t> windows(static_cast<size_t>(options.batch));
   std::vector<float> grads(model.params().size());
   while (state->step < options.steps) {
     Timer timer;
     const int64_t step = state->step;
-    // The batch depends on the step alone: window (step * batch + i) of the shuffled stream.
-    for (int64_t i = 0; i < options.batch; ++i) {
-      data.Window(step * options.batch + i, &tokens[i * ctx], &targets[i * ctx]);
-    }
     std::fill(grads.begin(), grads.end(), 0.0f);
-    const double loss = model.ForwardBackward(tokens, targets, options.batch, ctx, &grads);
+    double loss = 0;
+    for (int64_t m = 0; m < options.accumulate; ++m) {
+      // The batch depends on the step alone.
+      const int64_t micro = step * options.accumulate + m;
+      for (int64_t i = 0; i < options.batch; ++i) {
+        windows[static_cast<size_t>(i)] = micro * options.batch + i;
+        data.Window(windows[static_cast<size_t>(i)], &tokens[i * ctx], &targets[i * ctx]);
+      }
+      PassOptions<float> pass;
+      pass.dropout = options.dropout;
+      pass.dropout_seed = Mix64(options.seed ^ Mix64(static_cast<uint64_t>(micro)));
+      if (options.batch_loss) pass.loss = options.batch_loss(windows);
+      loss += model.ForwardBackward(tokens, targets, options.batch, ctx, &grads, pass);
+    }
+    loss /= static_cast<double>(options.accumulate);
     if (!std::isfinite(loss)) {
       return InternalError(
           "the loss is {} at step {}: training stopped (the last checkpoint is kept); try a "
           "lower learning rate",
           loss, step + 1);
+    }
+    if (options.accumulate > 1) {
+      const float inv = 1.0f / static_cast<float>(options.accumulate);
+      for (float& g : grads) g *= inv;
     }
     StepReport r;
     r.lr = options.schedule.At(step);
@@ -55,7 +75,8 @@ Status Train(TrainState* state, const Dataset& data, const TrainOptions& options
     state->step = step + 1;
     r.step = state->step;
     r.loss = loss;
-    r.tokens_per_second = static_cast<double>(options.batch * ctx) / timer.Seconds();
+    r.tokens_per_second =
+        static_cast<double>(options.accumulate * options.batch * ctx) / timer.Seconds();
     const bool last = state->step == options.steps;
     if (last || (options.eval_every > 0 && state->step % options.eval_every == 0)) {
       r.valid_loss = ValidLoss(model, data, options.eval_windows);

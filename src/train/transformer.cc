@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "slimlm/core/check.h"
+#include "slimlm/core/hash.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/tensor/quant_blocks.h"
 #include "slimlm/train/ops.h"
@@ -144,7 +145,8 @@ const ParamSlot* Transformer<T>::Find(const std::string& name) const {
 
 template <typename T>
 T Transformer<T>::ForwardBackward(std::span<const int32_t> tokens, std::span<const int32_t> targets,
-                                  int64_t n_seq, int64_t seq_len, std::vector<T>* grads) {
+                                  int64_t n_seq, int64_t seq_len, std::vector<T>* grads,
+                                  const PassOptions<T>& options) {
   SLIMLM_CHECK(static_cast<int64_t>(tokens.size()) == n_seq * seq_len &&
                tokens.size() == targets.size());
   if (grads != nullptr) SLIMLM_CHECK(grads->size() == params_.size());
@@ -167,8 +169,9 @@ T Transformer<T>::ForwardBackward(std::span<const int32_t> tokens, std::span<con
       g->assign(params_.size(), T(0));
     }
     for (int64_t s = c * n_seq / chunks; s < (c + 1) * n_seq / chunks; ++s) {
-      losses[static_cast<size_t>(c)] +=
-          Sequence(tokens.data() + s * seq_len, targets.data() + s * seq_len, seq_len, scale, g);
+      losses[static_cast<size_t>(c)] += Sequence(s, tokens.data() + s * seq_len,
+                                                 targets.data() + s * seq_len, seq_len, scale, g,
+                                                 options);
     }
   };
   if (chunks > 1 && fast_ && fast_->pool) {
@@ -184,9 +187,31 @@ T Transformer<T>::ForwardBackward(std::span<const int32_t> tokens, std::span<con
   return loss * scale;
 }
 
+namespace {
+
+// The residual-dropout mask of one block: 0 with probability p, else 1 / (1 - p), from a
+// counter-based hash of (seed, sequence, layer, site, element) so that it does not depend on
+// threads or order.
 template <typename T>
-T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_t n, T scale,
-                           std::vector<T>* grads) {
+std::vector<T> DropoutMask(double p, uint64_t seed, int64_t seq, int64_t layer, int site,
+                           int64_t size) {
+  const uint64_t base = Mix64(seed ^ Mix64(static_cast<uint64_t>(seq) * 4096 +
+                                       static_cast<uint64_t>(layer) * 2 +
+                                       static_cast<uint64_t>(site)));
+  const uint64_t threshold = static_cast<uint64_t>(p * 18446744073709551616.0);
+  const T keep = static_cast<T>(1.0 / (1.0 - p));
+  std::vector<T> mask(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i) {
+    mask[static_cast<size_t>(i)] = Mix64(base + static_cast<uint64_t>(i)) < threshold ? T(0) : keep;
+  }
+  return mask;
+}
+
+}  // namespace
+
+template <typename T>
+T Transformer<T>::Sequence(int64_t seq, const int32_t* tokens, const int32_t* targets, int64_t n,
+                           T scale, std::vector<T>* grads, const PassOptions<T>& options) {
   const ModelConfig& c = config_;
   const int64_t d = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), f = c.ffn_dim, V = c.n_vocab;
   const int64_t H = c.n_heads, KV = c.n_kv_heads, hd = c.head_dim;
@@ -197,7 +222,9 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
   // What the backward pass needs, per layer.
   struct Saved {
     std::vector<T> x_in, inv1, xn1, q, k, v, probs, att, x_mid, inv2, xn2, gate, up, act;
+    std::vector<T> drop_attn, drop_ffn;  // Dropout masks (empty without dropout).
   };
+  const bool dropout = options.dropout > 0;
   std::vector<Saved> saved(static_cast<size_t>(c.n_layers));
   std::vector<T> x = buf(n * d);
   for (int64_t t = 0; t < n; ++t) {
@@ -225,6 +252,10 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
     }
     std::vector<T> proj = buf(n * d);
     Linear(L.wo, S.att.data(), proj.data(), n, qd, d);
+    if (dropout) {
+      S.drop_attn = DropoutMask<T>(options.dropout, options.dropout_seed, seq, l, 0, n * d);
+      for (int64_t i = 0; i < n * d; ++i) proj[i] *= S.drop_attn[i];
+    }
     for (int64_t i = 0; i < n * d; ++i) x[i] += proj[i];
     S.x_mid = x;
     S.inv2 = buf(n), S.xn2 = buf(n * d);
@@ -234,6 +265,10 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
     Linear(L.w_up, S.xn2.data(), S.up.data(), n, d, f);
     SiluGateForward(S.gate.data(), S.up.data(), S.act.data(), n * f);
     Linear(L.w_down, S.act.data(), proj.data(), n, f, d);
+    if (dropout) {
+      S.drop_ffn = DropoutMask<T>(options.dropout, options.dropout_seed, seq, l, 1, n * d);
+      for (int64_t i = 0; i < n * d; ++i) proj[i] *= S.drop_ffn[i];
+    }
     for (int64_t i = 0; i < n * d; ++i) x[i] += proj[i];
   }
   std::vector<T> inv_f = buf(n), xnf = buf(n * d), logits = buf(n * V);
@@ -245,8 +280,10 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
   int64_t counted = 0;
   for (int64_t t = 0; t < n; ++t) counted += targets[t] >= 0 ? 1 : 0;
   if (counted == 0) return T(0);
-  const T loss = CrossEntropy(logits.data(), targets, grads ? dlogits.data() : nullptr, n, V) *
-                 static_cast<T>(counted);
+  T* dl = grads != nullptr ? dlogits.data() : nullptr;
+  const T mean = options.loss != nullptr ? (*options.loss)(seq, logits.data(), targets, dl, n, V)
+                                         : CrossEntropy(logits.data(), targets, dl, n, V);
+  const T loss = mean * static_cast<T>(counted);
   if (grads == nullptr) return loss;
 
   T* G = grads->data();
@@ -256,13 +293,19 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
   LinearGrad(output_, xnf.data(), dlogits.data(), dxnf.data(), G + output_, n, d, V);
   RmsNormBackward(x.data(), P + output_norm_, inv_f.data(), dxnf.data(), dres.data(),
                   G + output_norm_, n, d);
-  std::vector<T> tmp = buf(n * d);
+  std::vector<T> tmp = buf(n * d), dproj = buf(n * d);
+  // The gradient reaching a block's output: the residual's, through the block's dropout mask.
+  auto through = [&](const std::vector<T>& mask) -> const T* {
+    if (mask.empty()) return dres.data();
+    for (int64_t i = 0; i < n * d; ++i) dproj[i] = dres[i] * mask[i];
+    return dproj.data();
+  };
   for (int64_t l = c.n_layers - 1; l >= 0; --l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
     Saved& S = saved[static_cast<size_t>(l)];
     // Feed-forward block: x_out = x_mid + down(silu(gate(xn2)) * up(xn2)).
     std::vector<T> dact = buf(n * f), dgate = buf(n * f), dup = buf(n * f), dxn = buf(n * d);
-    LinearGrad(L.w_down, S.act.data(), dres.data(), dact.data(), G + L.w_down, n, f, d);
+    LinearGrad(L.w_down, S.act.data(), through(S.drop_ffn), dact.data(), G + L.w_down, n, f, d);
     SiluGateBackward(S.gate.data(), S.up.data(), dact.data(), dgate.data(), dup.data(), n * f);
     LinearGrad(L.w_gate, S.xn2.data(), dgate.data(), dxn.data(), G + L.w_gate, n, d, f);
     LinearGrad(L.w_up, S.xn2.data(), dup.data(), tmp.data(), G + L.w_up, n, d, f);
@@ -272,7 +315,7 @@ T Transformer<T>::Sequence(const int32_t* tokens, const int32_t* targets, int64_
     for (int64_t i = 0; i < n * d; ++i) dres[i] += tmp[i];
     // Attention block: x_mid = x_in + wo(attention(rope(wq xn1), rope(wk xn1), wv xn1)).
     std::vector<T> datt = buf(n * qd), dq = buf(n * qd), dk = buf(n * kvd), dv = buf(n * kvd);
-    LinearGrad(L.wo, S.att.data(), dres.data(), datt.data(), G + L.wo, n, qd, d);
+    LinearGrad(L.wo, S.att.data(), through(S.drop_attn), datt.data(), G + L.wo, n, qd, d);
     if constexpr (std::is_same_v<T, float>) {
       AttentionBackwardGemm(*fast_->kernels, S.q.data(), S.k.data(), S.v.data(), S.probs.data(),
                             datt.data(), dq.data(), dk.data(), dv.data(), n, H, KV, hd);

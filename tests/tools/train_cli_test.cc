@@ -64,9 +64,15 @@ TEST(TrainCli, TrainsWritesAModelAndResumesFromItsCheckpoint) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("2 steps"));
   // The checkpoint is at step 6; asking for no more steps is an error.
-  ExpectOneLineError(RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data",
-                                SharedDataPath(kText), "-o", dir + "/m3.gguf", "--steps", "6"}),
-                     "give --steps beyond it");
+  ExpectOneLineError(
+      RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data", SharedDataPath(kText), "-o",
+                 dir + "/m3.gguf", "--steps", "6", "--ctx", "32", "--batch", "2"}),
+      "give --steps beyond it");
+  // A resumed run reads the same windows only with the same batch, context and seed.
+  ExpectOneLineError(
+      RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data", SharedDataPath(kText), "-o",
+                 dir + "/m3.gguf", "--steps", "8", "--ctx", "32", "--batch", "4"}),
+      "the checkpoint's run used batch 2, this one 4");
   EXPECT_FALSE(std::filesystem::exists(dir + "/m3.gguf"));
 }
 

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 namespace slimlm::train {
@@ -163,6 +164,68 @@ TEST(TrainOps, CrossEntropyGradientAndValue) {
   }
   EXPECT_NEAR(value, expected / 2, 1e-12);
   for (int64_t i = 0; i < vocab; ++i) EXPECT_EQ(dl[vocab + i], 0.0);
+}
+
+// The teacher of the DistillKl tests: two positions over a vocabulary of 6, top 3 given.
+struct SparseTeacher {
+  std::vector<int32_t> ids = {4, 0, 2, 1, 5, 3};
+  Vec logp = {std::log(0.5), std::log(0.3), std::log(0.1), std::log(0.7), std::log(0.2),
+              std::log(0.05)};
+};
+
+TEST(TrainOps, DistillKlGradientForEveryMix) {
+  std::mt19937 rng(7);
+  const int64_t n = 2, vocab = 6, k = 3;
+  SparseTeacher teacher;
+  for (double temperature : {1.0, 2.0}) {
+    for (double reverse : {0.0, 0.5, 1.0}) {
+      Vec logits = Random(rng, n * vocab, 2.0);
+      auto loss = [&] {
+        return DistillKl(logits.data(), teacher.ids.data(), teacher.logp.data(), k,
+                         static_cast<double*>(nullptr), n, vocab, temperature, reverse);
+      };
+      Vec dl(n * vocab);
+      DistillKl(logits.data(), teacher.ids.data(), teacher.logp.data(), k, dl.data(), n, vocab,
+                temperature, reverse);
+      SCOPED_TRACE(fmt::format("temperature {} reverse weight {}", temperature, reverse));
+      ExpectGradient(loss, &logits, dl, "dlogits");
+    }
+  }
+}
+
+TEST(TrainOps, DistillKlValue) {
+  const int64_t n = 2, vocab = 6, k = 3;
+  SparseTeacher teacher;
+  // The teacher's full distribution at temperature 1: the top 3, the rest spread over 3 tokens.
+  const Vec p = {0.3, 0.1 / 3, 0.1, 0.1 / 3, 0.5, 0.1 / 3,  // position 0: 0.1 left over
+                 0.05 / 3, 0.7, 0.05 / 3, 0.05, 0.05 / 3, 0.2};
+  // A student equal to the teacher has zero divergence either way.
+  Vec logits(n * vocab);
+  for (size_t i = 0; i < p.size(); ++i) logits[i] = std::log(p[i]) + 3.0;  // any shift
+  for (double reverse : {0.0, 1.0}) {
+    EXPECT_NEAR(DistillKl(logits.data(), teacher.ids.data(), teacher.logp.data(), k,
+                          static_cast<double*>(nullptr), n, vocab, 1.0, reverse),
+                0.0, 1e-12);
+  }
+  // A uniform student: KL(p || u) = log V - H(p), KL(u || p) = -log V - mean log p.
+  std::fill(logits.begin(), logits.end(), 0.0);
+  double forward = 0, reverse = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < vocab; ++i) {
+      const double pi = p[t * vocab + i];
+      forward += pi * std::log(pi * vocab);
+      reverse += std::log(1.0 / (vocab * pi)) / vocab;
+    }
+  }
+  EXPECT_NEAR(DistillKl(logits.data(), teacher.ids.data(), teacher.logp.data(), k,
+                        static_cast<double*>(nullptr), n, vocab, 1.0, 0.0),
+              forward / n, 1e-12);
+  EXPECT_NEAR(DistillKl(logits.data(), teacher.ids.data(), teacher.logp.data(), k,
+                        static_cast<double*>(nullptr), n, vocab, 1.0, 1.0),
+              reverse / n, 1e-12);
+  EXPECT_NEAR(DistillKl(logits.data(), teacher.ids.data(), teacher.logp.data(), k,
+                        static_cast<double*>(nullptr), n, vocab, 1.0, 0.25),
+              (0.75 * forward + 0.25 * reverse) / n, 1e-12);
 }
 
 }  // namespace

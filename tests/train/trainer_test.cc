@@ -3,7 +3,10 @@
 // one that never stopped; bad checkpoints are refused.
 #include "slimlm/train/trainer.h"
 
+#include <cmath>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -165,6 +168,106 @@ TEST_F(TrainerTest, RefusesFilesThatAreNotCheckpoints) {
   EXPECT_NE(not_ckpt.status().message().find("not a training checkpoint"), std::string::npos);
   std::ofstream(dir + "/junk.gguf") << "junk";
   EXPECT_FALSE(LoadCheckpoint(dir + "/junk.gguf", options_.adam).ok());
+}
+
+TEST(Dataset, TheTokenCacheServesASecondRunAndIsRebuiltForOtherData) {
+  Metadata md;
+  auto tok = ByteTokenizer(&md);
+  DatasetOptions o;
+  o.n_ctx = 16;
+  const std::string path = testing::MakeTempDir() + "/tokens.cache";
+  bool cached = true;
+  auto first = Dataset::BuildCached({Stories()}, *tok, o, path, &cached);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_FALSE(cached);
+  auto second = Dataset::BuildCached({Stories()}, *tok, o, path, &cached);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_TRUE(cached);
+  EXPECT_EQ(second->train_tokens(), first->train_tokens());
+  EXPECT_EQ(second->valid_documents(), first->valid_documents());
+  for (int64_t i = 0; i < first->windows() + 3; ++i) {
+    std::vector<int32_t> a(16), b(16), ta(16), tb(16);
+    first->Window(i, a.data(), ta.data());
+    second->Window(i, b.data(), tb.data());
+    ASSERT_EQ(a, b);
+    ASSERT_EQ(ta, tb);
+  }
+  // Other text, or another held-out share: tokenized again, and the cache replaced.
+  auto other = Dataset::BuildCached({Stories() + "More.\n"}, *tok, o, path, &cached);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(cached);
+  o.valid_fraction = 0.2;
+  ASSERT_TRUE(Dataset::BuildCached({Stories() + "More.\n"}, *tok, o, path, &cached).ok());
+  EXPECT_FALSE(cached);
+  // A damaged cache is not used.
+  std::ofstream(path, std::ios::binary | std::ios::app) << "x";
+  ASSERT_TRUE(Dataset::BuildCached({Stories() + "More.\n"}, *tok, o, path, &cached).ok());
+  EXPECT_FALSE(cached);
+}
+
+// Two micro-batches of 2 windows per step are one batch of 4 (the same windows, the mean of
+// the two means): the parameters agree to float rounding.
+TEST_F(TrainerTest, GradientAccumulationMatchesTheLargerBatch) {
+  options_.steps = 4;
+  TrainState big = Fresh();
+  ASSERT_TRUE(Train(&big, *data_, options_, [](const StepReport&) {}).ok());
+  TrainState accumulated = Fresh();
+  TrainOptions o = options_;
+  o.batch = 2;
+  o.accumulate = 2;
+  ASSERT_TRUE(Train(&accumulated, *data_, o, [](const StepReport&) {}).ok());
+  const std::vector<float>& a = big.model.params();
+  const std::vector<float>& b = accumulated.model.params();
+  ASSERT_EQ(a.size(), b.size());
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += a[i] * a[i];
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 1e-5);
+  TrainState fresh = Fresh();
+  EXPECT_NE(fresh.model.params(), a);  // Training moved them.
+}
+
+// Dropout regularizes: the training loss is higher with it (some of each block is dropped),
+// while a held-out evaluation never drops anything.
+TEST_F(TrainerTest, DropoutRaisesTheTrainingLossOnly) {
+  options_.steps = 1;
+  TrainState a = Fresh(), b = Fresh();
+  double plain = 0, dropped = 0;
+  ASSERT_TRUE(Train(&a, *data_, options_, [&](const StepReport& r) { plain = r.loss; }).ok());
+  options_.dropout = 0.5;
+  ASSERT_TRUE(Train(&b, *data_, options_, [&](const StepReport& r) { dropped = r.loss; }).ok());
+  EXPECT_NE(plain, dropped);
+  TrainState c = Fresh();
+  EXPECT_EQ(ValidLoss(c.model, *data_, 0), ValidLoss(c.model, *data_, 0));
+}
+
+// A loss that is not finite stops the run before the step is applied, with the last
+// checkpoint as it was.
+TEST_F(TrainerTest, ANanLossStopsTrainingAndKeepsTheLastCheckpoint) {
+  const std::string path = testing::MakeTempDir() + "/ckpt.gguf";
+  options_.checkpoint = path;
+  options_.checkpoint_every = 2;
+  options_.steps = 2;
+  TrainState s = Fresh();
+  ASSERT_TRUE(Train(&s, *data_, options_, [](const StepReport&) {}).ok());
+  std::ifstream in(path, std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(in)), {});
+  s.model.params()[0] = std::numeric_limits<float>::quiet_NaN();
+  options_.steps = 4;
+  int reports = 0;
+  Status status = Train(&s, *data_, options_, [&](const StepReport&) { ++reports; });
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("the loss is nan at step 3"), std::string::npos)
+      << status.message();
+  EXPECT_EQ(reports, 0);
+  EXPECT_EQ(s.step, 2);
+  std::ifstream again(path, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), {}), before);
+  auto resumed = LoadCheckpoint(path, options_.adam);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().message();
+  EXPECT_EQ(resumed->step, 2);
 }
 
 }  // namespace

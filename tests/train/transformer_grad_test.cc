@@ -7,10 +7,12 @@
 #include <random>
 #include <vector>
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include "slimlm/model/context.h"
 #include "slimlm/model/model.h"
+#include "slimlm/train/ops.h"
 
 namespace slimlm::train {
 namespace {
@@ -42,30 +44,83 @@ void Randomize(Transformer<T>* model, uint32_t seed) {
   }
 }
 
+// A distillation loss for the gradient check: half cross-entropy, half DistillKl against a
+// fixed two-token teacher per position.
+class MixedKlLoss : public LogitLoss<double> {
+ public:
+  double operator()(int64_t seq, const double* logits, const int32_t* targets, double* dlogits,
+                    int64_t n, int64_t vocab) const override {
+    std::vector<int32_t> ids;
+    std::vector<double> logp;
+    for (int64_t t = 0; t < n; ++t) {
+      ids.push_back(static_cast<int32_t>((seq * 3 + t) % vocab));
+      ids.push_back(static_cast<int32_t>((seq * 3 + t + 5) % vocab));
+      logp.push_back(std::log(0.6));
+      logp.push_back(std::log(0.3));
+    }
+    std::vector<double> dkl(static_cast<size_t>(n * vocab));
+    const double ce = CrossEntropy(logits, targets, dlogits, n, vocab);
+    const double kl = DistillKl(logits, ids.data(), logp.data(), 2,
+                                dlogits != nullptr ? dkl.data() : nullptr, n, vocab, 2.0, 0.3);
+    if (dlogits != nullptr) {
+      for (int64_t i = 0; i < n * vocab; ++i) dlogits[i] = 0.5 * dlogits[i] + 0.5 * dkl[i];
+    }
+    return 0.5 * ce + 0.5 * kl;
+  }
+};
+
 TEST(Transformer, GradientOfEveryParameterMatchesFiniteDifferences) {
+  MixedKlLoss distill;
+  PassOptions<double> plain, dropout, kl;
+  dropout.dropout = 0.3;
+  dropout.dropout_seed = 11;
+  kl.loss = &distill;
   for (bool tied : {false, true}) {
-    SCOPED_TRACE(tied ? "tied" : "separate output");
-    Transformer<double> model(TinyConfig(), tied);
-    Randomize(&model, 7);
-    // Two sequences of 5; one target not scored.
-    const std::vector<int32_t> tokens = {1, 4, 2, 9, 3, 5, 5, 0, 10, 7};
-    const std::vector<int32_t> targets = {4, 2, 9, 3, 6, 5, -1, 10, 7, 1};
-    std::vector<double> grads(model.params().size(), 0.0);
-    const double loss = model.ForwardBackward(tokens, targets, 2, 5, &grads);
-    EXPECT_GT(loss, 0.0);
-    constexpr double h = 1e-5;
-    for (size_t i = 0; i < grads.size(); ++i) {
-      double& p = model.params()[i];
-      const double saved = p;
-      p = saved + h;
-      const double up = model.ForwardBackward(tokens, targets, 2, 5, nullptr);
-      p = saved - h;
-      const double down = model.ForwardBackward(tokens, targets, 2, 5, nullptr);
-      p = saved;
-      const double numeric = (up - down) / (2 * h);
-      ASSERT_NEAR(grads[i], numeric, 1e-6 * std::max(1.0, std::fabs(numeric))) << "parameter " << i;
+    for (const auto& [name, options] :
+         {std::pair{"cross-entropy", plain}, std::pair{"dropout", dropout},
+          std::pair{"distillation loss", kl}}) {
+      SCOPED_TRACE(fmt::format("{}, {}", tied ? "tied" : "separate output", name));
+      Transformer<double> model(TinyConfig(), tied);
+      Randomize(&model, 7);
+      // Two sequences of 5; one target not scored.
+      const std::vector<int32_t> tokens = {1, 4, 2, 9, 3, 5, 5, 0, 10, 7};
+      const std::vector<int32_t> targets = {4, 2, 9, 3, 6, 5, -1, 10, 7, 1};
+      std::vector<double> grads(model.params().size(), 0.0);
+      const double loss = model.ForwardBackward(tokens, targets, 2, 5, &grads, options);
+      EXPECT_GT(loss, 0.0);
+      constexpr double h = 1e-5;
+      for (size_t i = 0; i < grads.size(); ++i) {
+        double& p = model.params()[i];
+        const double saved = p;
+        p = saved + h;
+        const double up = model.ForwardBackward(tokens, targets, 2, 5, nullptr, options);
+        p = saved - h;
+        const double down = model.ForwardBackward(tokens, targets, 2, 5, nullptr, options);
+        p = saved;
+        const double numeric = (up - down) / (2 * h);
+        ASSERT_NEAR(grads[i], numeric, 1e-6 * std::max(1.0, std::fabs(numeric)))
+            << "parameter " << i;
+      }
     }
   }
+}
+
+// Dropout changes the loss, its masks depend on the seed, and a rate of 0 is no dropout.
+TEST(Transformer, DropoutMasksDependOnTheSeedOnly) {
+  Transformer<double> model(TinyConfig(), true);
+  Randomize(&model, 3);
+  const std::vector<int32_t> tokens = {1, 4, 2, 9, 3, 5, 5, 0, 10, 7};
+  const std::vector<int32_t> targets = {4, 2, 9, 3, 6, 5, 1, 10, 7, 1};
+  PassOptions<double> options;
+  const double plain = model.ForwardBackward(tokens, targets, 2, 5, nullptr, options);
+  options.dropout_seed = 5;
+  EXPECT_EQ(model.ForwardBackward(tokens, targets, 2, 5, nullptr, options), plain);
+  options.dropout = 0.5;
+  const double a = model.ForwardBackward(tokens, targets, 2, 5, nullptr, options);
+  EXPECT_NE(a, plain);
+  EXPECT_EQ(model.ForwardBackward(tokens, targets, 2, 5, nullptr, options), a);
+  options.dropout_seed = 6;
+  EXPECT_NE(model.ForwardBackward(tokens, targets, 2, 5, nullptr, options), a);
 }
 
 // The float model (packed f32 kernels, sequences split over threads) computes the double
@@ -85,21 +140,30 @@ TEST(Transformer, FloatPathWithThreadsMatchesTheDoubleReference) {
     tokens.push_back((i * 7 + 3) % 37);
     targets.push_back((i * 5 + 1) % 37);
   }
+  for (double dropout : {0.0, 0.2}) {
+  // The masks are the same in float and double, and on any thread.
+  PassOptions<double> options;
+  options.dropout = dropout;
+  options.dropout_seed = 9;
+  PassOptions<float> float_options;
+  float_options.dropout = dropout;
+  float_options.dropout_seed = 9;
   std::vector<double> g_ref(ref.params().size(), 0.0);
-  const double loss_ref = ref.ForwardBackward(tokens, targets, 3, 12, &g_ref);
+  const double loss_ref = ref.ForwardBackward(tokens, targets, 3, 12, &g_ref, options);
   double g_max = 0;
   for (double g : g_ref) g_max = std::max(g_max, std::fabs(g));
   for (int threads : {1, 2}) {
-    SCOPED_TRACE(threads);
+    SCOPED_TRACE(fmt::format("dropout {}, {} threads", dropout, threads));
     Transformer<float> model(c, false);
     for (size_t i = 0; i < ref.params().size(); ++i) {
       model.params()[i] = static_cast<float>(ref.params()[i]);
     }
     model.SetThreads(threads);
     std::vector<float> g(model.params().size(), 0.0f);
-    const float loss = model.ForwardBackward(tokens, targets, 3, 12, &g);
+    const float loss = model.ForwardBackward(tokens, targets, 3, 12, &g, float_options);
     EXPECT_NEAR(loss, loss_ref, 1e-5 * loss_ref);
     for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], g_ref[i], 1e-4 * g_max) << i;
+  }
   }
 }
 

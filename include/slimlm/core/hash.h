@@ -26,6 +26,17 @@ inline uint64_t HashBytes(const void* data, size_t n, uint64_t h = kHashSeed) {
   return h;
 }
 
+// SplitMix64's step and output function: Mix64(x) scrambles x + the golden-ratio increment into
+// 64 well-mixed bits. A counter-based generator (Mix64(seed + i)) whose values depend on the
+// seed and the index alone: random orders and masks that do not depend on threads or libraries.
+inline constexpr uint64_t kGoldenGamma = 0x9e3779b97f4a7c15ULL;
+inline uint64_t Mix64(uint64_t x) {
+  x += kGoldenGamma;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 }  // namespace slimlm
 
 #endif  // SLIMLM_CORE_HASH_H_

@@ -33,6 +33,17 @@ class Dataset {
   static Result<Dataset> Build(const std::vector<std::string>& texts, const Tokenizer& tokenizer,
                                const DatasetOptions& options);
 
+  // The tokenized-data cache: Build's result kept in a file, so that a second run on the same
+  // texts skips tokenizing. The key covers the texts' bytes, the tokenizer's vocabulary (each
+  // token's text and type, in order; BOS and EOS) and the held-out fraction; a cache file with
+  // another key is not used (Build runs and the file is replaced).
+  static uint64_t CacheKey(const std::vector<std::string>& texts, const Tokenizer& tokenizer,
+                           const DatasetOptions& options);
+  // Build, through the cache at `cache_path` ("" for none). *from_cache tells which happened.
+  static Result<Dataset> BuildCached(const std::vector<std::string>& texts,
+                                     const Tokenizer& tokenizer, const DatasetOptions& options,
+                                     const std::string& cache_path, bool* from_cache);
+
   int64_t n_ctx() const { return n_ctx_; }
   int64_t train_tokens() const { return static_cast<int64_t>(train_.size()); }
   int64_t valid_tokens() const { return static_cast<int64_t>(valid_.size()); }
@@ -45,11 +56,21 @@ class Dataset {
   // Training window i of the stream (i counts across epochs: epoch i / windows(), shuffled
   // within the epoch): tokens and next-token targets, n_ctx each.
   void Window(int64_t i, int32_t* tokens, int32_t* targets) const;
+  // Where training window i starts in the token stream, divided by n_ctx: its slot (in
+  // [0, windows())), the same in every epoch.
+  int64_t WindowSlot(int64_t i) const;
+  // Tokens of slot j (n_ctx + 1 of them: inputs and the last target).
+  const int32_t* SlotTokens(int64_t j) const { return train_.data() + j * n_ctx_; }
   // Held-out window i (in order).
   void ValidWindow(int64_t i, int32_t* tokens, int32_t* targets) const;
 
  private:
   size_t order_size() const { return static_cast<size_t>((train_.size() - 1) / n_ctx_); }
+  Status CheckSize(const DatasetOptions& options) const;  // At least one window to train on.
+  Status SaveCache(const std::string& path, uint64_t key) const;
+  // NotFound when there is no usable cache (missing, another key, damaged).
+  static Result<Dataset> LoadCache(const std::string& path, uint64_t key,
+                                   const DatasetOptions& options);
   int64_t n_ctx_ = 0;
   uint64_t seed_ = 0;
   std::vector<int32_t> train_, valid_;

@@ -59,6 +59,20 @@ void SiluGateBackward(const T* g, const T* u, const T* dout, T* dg, T* du, int64
 template <typename T>
 T CrossEntropy(const T* logits, const int32_t* targets, T* dlogits, int64_t n, int64_t vocab);
 
+// Distillation loss: the divergence of the student's softmax(logits / temperature) from a
+// teacher distribution known by its k most likely tokens. Per position t, teacher_ids[t * k + j]
+// and teacher_logp[t * k + j] are a token and its teacher log-probability (at temperature 1);
+// the teacher's remaining mass is spread evenly over the other vocab - k tokens (at least 1e-6
+// of it, so that no token has zero probability), and the result raised to 1 / temperature and
+// normalized is the teacher's distribution p. With q the student's, the loss of a position is
+//   (1 - reverse_weight) * KL(p || q) + reverse_weight * KL(q || p)
+// (forward KL covers the teacher's modes, reverse KL seeks them), averaged over the n positions;
+// dlogits (n, vocab), when not null, receives the gradient of that mean. Ids must be distinct
+// within a position and in [0, vocab).
+template <typename T>
+T DistillKl(const T* logits, const int32_t* teacher_ids, const T* teacher_logp, int64_t k,
+            T* dlogits, int64_t n, int64_t vocab, T temperature, T reverse_weight);
+
 }  // namespace slimlm::train
 
 #endif  // SLIMLM_TRAIN_OPS_H_

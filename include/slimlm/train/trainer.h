@@ -5,7 +5,9 @@
 #define SLIMLM_TRAIN_TRAINER_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "slimlm/core/function_ref.h"
@@ -18,9 +20,18 @@
 
 namespace slimlm::train {
 
+// Supplies the loss of a micro-batch in place of the cross-entropy (distillation does): called
+// with the stream indices (Dataset::Window) of the micro-batch's windows, in order, it returns
+// the loss for them, used until the next call.
+using BatchLoss = std::function<const LogitLoss<float>*(std::span<const int64_t> windows)>;
+
 struct TrainOptions {
-  int64_t steps = 1000;  // Total optimizer steps of the run (a resumed run continues to it).
-  int64_t batch = 8;     // Windows per step.
+  int64_t steps = 1000;    // Total optimizer steps of the run (a resumed run continues to it).
+  int64_t batch = 8;       // Windows per micro-batch.
+  int64_t accumulate = 1;  // Micro-batches whose gradients are averaged into one step.
+  double dropout = 0;      // Residual dropout while training (PassOptions); none when held out.
+  uint64_t seed = 1;       // Of the dropout masks.
+  BatchLoss batch_loss;    // Empty: cross-entropy on the data.
   Schedule schedule;
   AdamWOptions adam;
   int threads = 1;
@@ -50,7 +61,9 @@ struct StepReport {
   std::optional<double> valid_loss;
 };
 
-// Runs steps state->step .. options.steps - 1; report after each.
+// Runs steps state->step .. options.steps - 1; report after each. Step s reads windows
+// (s * accumulate + m) * batch + i of the stream for micro-batch m. A loss that is not finite
+// stops training with an error before the step is applied (the last checkpoint is kept).
 Status Train(TrainState* state, const Dataset& data, const TrainOptions& options,
              FunctionRef<void(const StepReport&)> report);
 

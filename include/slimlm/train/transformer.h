@@ -32,6 +32,29 @@ struct ParamSlot {
 std::vector<ParamSlot> LayoutParameters(const ModelConfig& config, bool tied_embeddings,
                                         int64_t* total);
 
+// A loss on a sequence's logits in place of the cross-entropy on its targets (distillation
+// uses one). The contract is CrossEntropy's (train/ops.h): the mean over the scored positions
+// (targets >= 0) and, with dlogits not null, the gradient of that mean. `seq` is the sequence's
+// index in the batch; calls for different sequences may run at once on several threads.
+template <typename T>
+class LogitLoss {
+ public:
+  virtual ~LogitLoss() = default;
+  virtual T operator()(int64_t seq, const T* logits, const int32_t* targets, T* dlogits,
+                       int64_t n, int64_t vocab) const = 0;
+};
+
+// What one ForwardBackward pass does beyond reading the data.
+template <typename T>
+struct PassOptions {
+  const LogitLoss<T>* loss = nullptr;  // nullptr: the cross-entropy on the targets.
+  // Residual dropout: the outputs of each attention and feed-forward block are zeroed with this
+  // probability (and the rest scaled by 1 / (1 - p)) before joining the residual stream. The
+  // masks depend on (dropout_seed, sequence index, layer, position) only.
+  double dropout = 0;
+  uint64_t dropout_seed = 0;
+};
+
 template <typename T>
 class Transformer {
  public:
@@ -56,7 +79,8 @@ class Transformer {
   // seq_len tokens (row-major); targets < 0 are not scored. With grads not null, also adds the
   // gradient of that mean into *grads (params().size() values).
   T ForwardBackward(std::span<const int32_t> tokens, std::span<const int32_t> targets,
-                    int64_t n_seq, int64_t seq_len, std::vector<T>* grads);
+                    int64_t n_seq, int64_t seq_len, std::vector<T>* grads,
+                    const PassOptions<T>& options = {});
 
  private:
   struct Layer {
@@ -64,8 +88,8 @@ class Transformer {
   };
   struct Fast;  // Packed weights and the thread pool (float only).
   // Loss of one sequence (sum over its scored positions, not the mean) and its gradient.
-  T Sequence(const int32_t* tokens, const int32_t* targets, int64_t n, T scale,
-             std::vector<T>* grads);
+  T Sequence(int64_t seq, const int32_t* tokens, const int32_t* targets, int64_t n, T scale,
+             std::vector<T>* grads, const PassOptions<T>& options);
   // y = x w^T and its backward pass for the matrix at `offset` of shape (out, in).
   void Linear(int64_t offset, const T* x, T* y, int64_t n, int64_t in, int64_t out) const;
   void LinearGrad(int64_t offset, const T* x, const T* dy, T* dx, T* dw, int64_t n, int64_t in,
