@@ -103,19 +103,18 @@ Result<train::TrainState> Start(const TrainArgs& args, const train::AdamWOptions
 // The options a resumed run must share with the run that wrote the checkpoint (they decide
 // which windows each step reads and how), kept in the checkpoint and the model's metadata.
 Status RecordRun(const TrainArgs& args, bool resuming, Metadata* metadata) {
-  const std::pair<const char*, int64_t> run[] = {
-      {"batch", args.batch},
-      {"accumulate", args.accumulate},
-      {"ctx", args.ctx},
-      {"seed", static_cast<int64_t>(args.seed)},
-      {"dropout_ppm", std::llround(args.dropout * 1e6)}};
+  const std::pair<const char*, int64_t> run[] = {{"batch", args.batch},
+                                                 {"accumulate", args.accumulate},
+                                                 {"ctx", args.ctx},
+                                                 {"seed", static_cast<int64_t>(args.seed)},
+                                                 {"dropout_ppm", std::llround(args.dropout * 1e6)}};
   for (const auto& [name, value] : run) {
     const std::string key = fmt::format("slimlm.train.{}", name);
     const std::optional<int64_t> recorded = metadata->GetInt(key);
     if (resuming && recorded && *recorded != value) {
       return InvalidArgumentError(
-          "the checkpoint's run used {} {}, this one {}: give the same value to continue it",
-          name, *recorded, value);
+          "the checkpoint's run used {} {}, this one {}: give the same value to continue it", name,
+          *recorded, value);
     }
     metadata->Set(key, MetaValue::I64(value));
   }
@@ -199,8 +198,7 @@ Status Train(const TrainArgs& args) {
           "{}step {:>6}/{}  loss {:.4f}  held-out {:.4f}  lr {:.2e}  grad {:.2f}  {:.0f} "
           "tok/s  epoch {:.2f}  ETA {}\n",
           terminal ? "\r\033[K" : "", r.step, options.steps, loss_sum / static_cast<double>(loss_n),
-          *r.valid_loss, r.lr, r.grad_norm,
-          done * static_cast<double>(tokens_per_step) / elapsed,
+          *r.valid_loss, r.lr, r.grad_norm, done * static_cast<double>(tokens_per_step) / elapsed,
           static_cast<double>(r.step * args.batch * args.accumulate) /
               static_cast<double>(data.windows()),
           Progress::FormatDuration(elapsed / done * static_cast<double>(options.steps - r.step)));

@@ -128,12 +128,9 @@ uint64_t Dataset::CacheKey(const std::vector<std::string>& texts, const Tokenize
 
 Status Dataset::SaveCache(const std::string& path, uint64_t key) const {
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out, AtomicFileWriter::Create(path));
-  const int64_t header[] = {kCacheMagic,
-                            static_cast<int64_t>(key),
-                            documents_,
-                            valid_documents_,
-                            static_cast<int64_t>(train_.size()),
-                            static_cast<int64_t>(valid_.size())};
+  const int64_t header[] = {
+      kCacheMagic,      static_cast<int64_t>(key),           documents_,
+      valid_documents_, static_cast<int64_t>(train_.size()), static_cast<int64_t>(valid_.size())};
   SLIMLM_RETURN_IF_ERROR(out->Write(header, sizeof(header)));
   SLIMLM_RETURN_IF_ERROR(out->Write(train_.data(), train_.size() * sizeof(int32_t)));
   SLIMLM_RETURN_IF_ERROR(out->Write(valid_.data(), valid_.size() * sizeof(int32_t)));

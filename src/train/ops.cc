@@ -212,8 +212,8 @@ T DistillKl(const T* logits, const int32_t* teacher_ids, const T* teacher_logp, 
     // Teacher: the top k and an even tail, tempered and normalized in the log domain.
     T top_mass = 0;
     for (int64_t j = 0; j < k; ++j) top_mass += std::exp(lp[j]);
-    const T tail = rest > 0 ? std::log(std::max(T(1) - top_mass, T(1e-6)) / static_cast<T>(rest))
-                            : T(0);
+    const T tail =
+        rest > 0 ? std::log(std::max(T(1) - top_mass, T(1e-6)) / static_cast<T>(rest)) : T(0);
     std::fill(log_p.begin(), log_p.end(), tail * inv_tau);
     for (int64_t j = 0; j < k; ++j) log_p[static_cast<size_t>(ids[j])] = lp[j] * inv_tau;
     max = *std::max_element(log_p.begin(), log_p.end());
@@ -256,7 +256,7 @@ T DistillKl(const T* logits, const int32_t* teacher_ids, const T* teacher_logp, 
                                      int64_t, int64_t, int64_t, int64_t);                          \
   template void SiluGateForward<T>(const T*, const T*, T*, int64_t);                               \
   template void SiluGateBackward<T>(const T*, const T*, const T*, T*, T*, int64_t);                \
-  template T CrossEntropy<T>(const T*, const int32_t*, T*, int64_t, int64_t);                    \
+  template T CrossEntropy<T>(const T*, const int32_t*, T*, int64_t, int64_t);                      \
   template T DistillKl<T>(const T*, const int32_t*, const T*, int64_t, T*, int64_t, int64_t, T, T);
 
 SLIMLM_INSTANTIATE_TRAIN_OPS(float)

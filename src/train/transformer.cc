@@ -169,9 +169,8 @@ T Transformer<T>::ForwardBackward(std::span<const int32_t> tokens, std::span<con
       g->assign(params_.size(), T(0));
     }
     for (int64_t s = c * n_seq / chunks; s < (c + 1) * n_seq / chunks; ++s) {
-      losses[static_cast<size_t>(c)] += Sequence(s, tokens.data() + s * seq_len,
-                                                 targets.data() + s * seq_len, seq_len, scale, g,
-                                                 options);
+      losses[static_cast<size_t>(c)] += Sequence(
+          s, tokens.data() + s * seq_len, targets.data() + s * seq_len, seq_len, scale, g, options);
     }
   };
   if (chunks > 1 && fast_ && fast_->pool) {
@@ -195,9 +194,9 @@ namespace {
 template <typename T>
 std::vector<T> DropoutMask(double p, uint64_t seed, int64_t seq, int64_t layer, int site,
                            int64_t size) {
-  const uint64_t base = Mix64(seed ^ Mix64(static_cast<uint64_t>(seq) * 4096 +
-                                       static_cast<uint64_t>(layer) * 2 +
-                                       static_cast<uint64_t>(site)));
+  const uint64_t base =
+      Mix64(seed ^ Mix64(static_cast<uint64_t>(seq) * 4096 + static_cast<uint64_t>(layer) * 2 +
+                         static_cast<uint64_t>(site)));
   const uint64_t threshold = static_cast<uint64_t>(p * 18446744073709551616.0);
   const T keep = static_cast<T>(1.0 / (1.0 - p));
   std::vector<T> mask(static_cast<size_t>(size));

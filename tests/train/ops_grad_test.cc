@@ -169,8 +169,8 @@ TEST(TrainOps, CrossEntropyGradientAndValue) {
 // The teacher of the DistillKl tests: two positions over a vocabulary of 6, top 3 given.
 struct SparseTeacher {
   std::vector<int32_t> ids = {4, 0, 2, 1, 5, 3};
-  Vec logp = {std::log(0.5), std::log(0.3), std::log(0.1), std::log(0.7), std::log(0.2),
-              std::log(0.05)};
+  Vec logp = {std::log(0.5), std::log(0.3), std::log(0.1),
+              std::log(0.7), std::log(0.2), std::log(0.05)};
 };
 
 TEST(TrainOps, DistillKlGradientForEveryMix) {
@@ -197,8 +197,9 @@ TEST(TrainOps, DistillKlValue) {
   const int64_t n = 2, vocab = 6, k = 3;
   SparseTeacher teacher;
   // The teacher's full distribution at temperature 1: the top 3, the rest spread over 3 tokens.
-  const Vec p = {0.3, 0.1 / 3, 0.1, 0.1 / 3, 0.5, 0.1 / 3,  // position 0: 0.1 left over
-                 0.05 / 3, 0.7, 0.05 / 3, 0.05, 0.05 / 3, 0.2};
+  const Vec p = {
+      0.3,      0.1 / 3, 0.1,      0.1 / 3, 0.5,      0.1 / 3,  // position 0: 0.1 left over
+      0.05 / 3, 0.7,     0.05 / 3, 0.05,    0.05 / 3, 0.2};
   // A student equal to the teacher has zero divergence either way.
   Vec logits(n * vocab);
   for (size_t i = 0; i < p.size(); ++i) logits[i] = std::log(p[i]) + 3.0;  // any shift

@@ -141,29 +141,29 @@ TEST(Transformer, FloatPathWithThreadsMatchesTheDoubleReference) {
     targets.push_back((i * 5 + 1) % 37);
   }
   for (double dropout : {0.0, 0.2}) {
-  // The masks are the same in float and double, and on any thread.
-  PassOptions<double> options;
-  options.dropout = dropout;
-  options.dropout_seed = 9;
-  PassOptions<float> float_options;
-  float_options.dropout = dropout;
-  float_options.dropout_seed = 9;
-  std::vector<double> g_ref(ref.params().size(), 0.0);
-  const double loss_ref = ref.ForwardBackward(tokens, targets, 3, 12, &g_ref, options);
-  double g_max = 0;
-  for (double g : g_ref) g_max = std::max(g_max, std::fabs(g));
-  for (int threads : {1, 2}) {
-    SCOPED_TRACE(fmt::format("dropout {}, {} threads", dropout, threads));
-    Transformer<float> model(c, false);
-    for (size_t i = 0; i < ref.params().size(); ++i) {
-      model.params()[i] = static_cast<float>(ref.params()[i]);
+    // The masks are the same in float and double, and on any thread.
+    PassOptions<double> options;
+    options.dropout = dropout;
+    options.dropout_seed = 9;
+    PassOptions<float> float_options;
+    float_options.dropout = dropout;
+    float_options.dropout_seed = 9;
+    std::vector<double> g_ref(ref.params().size(), 0.0);
+    const double loss_ref = ref.ForwardBackward(tokens, targets, 3, 12, &g_ref, options);
+    double g_max = 0;
+    for (double g : g_ref) g_max = std::max(g_max, std::fabs(g));
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(fmt::format("dropout {}, {} threads", dropout, threads));
+      Transformer<float> model(c, false);
+      for (size_t i = 0; i < ref.params().size(); ++i) {
+        model.params()[i] = static_cast<float>(ref.params()[i]);
+      }
+      model.SetThreads(threads);
+      std::vector<float> g(model.params().size(), 0.0f);
+      const float loss = model.ForwardBackward(tokens, targets, 3, 12, &g, float_options);
+      EXPECT_NEAR(loss, loss_ref, 1e-5 * loss_ref);
+      for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], g_ref[i], 1e-4 * g_max) << i;
     }
-    model.SetThreads(threads);
-    std::vector<float> g(model.params().size(), 0.0f);
-    const float loss = model.ForwardBackward(tokens, targets, 3, 12, &g, float_options);
-    EXPECT_NEAR(loss, loss_ref, 1e-5 * loss_ref);
-    for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], g_ref[i], 1e-4 * g_max) << i;
-  }
   }
 }
 

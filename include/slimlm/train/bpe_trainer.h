@@ -88,8 +88,8 @@ Result<BpeVocabulary> TrainBpe(std::span<const std::string_view> texts,
                                const BpeTrainerOptions& options);
 
 // Reads the files, cuts each into documents at "<|endoftext|>" lines (SplitDocuments of
-// train/dataset.h; a file without them is one document) and trains on the documents. Errors name the file: missing or
-// unreadable (as ReadFileToString), empty (kInvalidArgument).
+// train/dataset.h; a file without them is one document) and trains on the documents. Errors name
+// the file: missing or unreadable (as ReadFileToString), empty (kInvalidArgument).
 Result<BpeVocabulary> TrainBpeFromFiles(const std::vector<std::string>& paths,
                                         const BpeTrainerOptions& options);
 

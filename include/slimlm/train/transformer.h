@@ -40,8 +40,8 @@ template <typename T>
 class LogitLoss {
  public:
   virtual ~LogitLoss() = default;
-  virtual T operator()(int64_t seq, const T* logits, const int32_t* targets, T* dlogits,
-                       int64_t n, int64_t vocab) const = 0;
+  virtual T operator()(int64_t seq, const T* logits, const int32_t* targets, T* dlogits, int64_t n,
+                       int64_t vocab) const = 0;
 };
 
 // What one ForwardBackward pass does beyond reading the data.
