@@ -8,7 +8,7 @@ const std::vector<CommandSpec>& AllCommands() {
   static const std::vector<CommandSpec> commands = {
       RunCommand(),  InfoCommand(),           TokenizeCommand(), ConvertCommand(),
       InitCommand(), BenchCommand(),          HwCommand(),       QuantizeCommand(),
-      EvalCommand(), TrainTokenizerCommand(), TrainCommand(),
+      EvalCommand(), TrainTokenizerCommand(), TrainCommand(),    DistillCommand(),
   };
   return commands;
 }

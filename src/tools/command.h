@@ -46,6 +46,7 @@ CommandSpec EvalCommand();
 CommandSpec QuantizeCommand();
 CommandSpec TrainTokenizerCommand();
 CommandSpec TrainCommand();
+CommandSpec DistillCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);

@@ -180,6 +180,11 @@ Result<Dataset> Dataset::BuildCached(const std::vector<std::string>& texts,
   return d;
 }
 
+uint64_t Dataset::Fingerprint() const {
+  uint64_t h = HashBytes(train_.data(), train_.size() * sizeof(int32_t));
+  return HashBytes(valid_.data(), valid_.size() * sizeof(int32_t), h);
+}
+
 int64_t Dataset::WindowSlot(int64_t i) const {
   const size_t n = order_size();
   const int64_t epoch = i / static_cast<int64_t>(n);

@@ -44,6 +44,10 @@ class Dataset {
                                      const Tokenizer& tokenizer, const DatasetOptions& options,
                                      const std::string& cache_path, bool* from_cache);
 
+  // A hash of the tokenized training and held-out streams: what the data is, for caches built
+  // from it (the teacher cache of train/distill.h).
+  uint64_t Fingerprint() const;
+
   int64_t n_ctx() const { return n_ctx_; }
   int64_t train_tokens() const { return static_cast<int64_t>(train_.size()); }
   int64_t valid_tokens() const { return static_cast<int64_t>(valid_.size()); }
