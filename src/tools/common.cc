@@ -52,7 +52,10 @@ Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,
 }
 
 bool HasRandomWeights(const Model& model) {
-  return model.store().metadata().GetBool("slimlm.init.random_weights").value_or(false);
+  // A model trained from slimlm init's weights keeps the init keys as provenance; the training
+  // record says it is random no more.
+  const Metadata& md = model.store().metadata();
+  return md.GetBool("slimlm.init.random_weights").value_or(false) && !md.Has("slimlm.train.tokens");
 }
 
 Result<DType> ParseKvType(const std::string& name) {

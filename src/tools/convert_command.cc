@@ -16,6 +16,7 @@ struct ConvertArgs {
   std::string out;
   std::string to;
   std::string type;
+  std::string name;
   std::string tokenizer;
 };
 
@@ -87,6 +88,9 @@ Status Convert(const ConvertArgs& args) {
   md.Set("slimlm.version", MetaValue::String(std::string(kSlimlmVersion)));
   md.Set("slimlm.source.file", MetaValue::String(args.in));
   md.Set("slimlm.source.format", MetaValue::String(store.source_format));
+  if (!args.name.empty()) md.Set("general.name", MetaValue::String(args.name));
+  // A trained model is not random, whatever an older slimlm train left of init's flag.
+  if (md.Has("slimlm.train.tokens")) md.Erase("slimlm.init.random_weights");
   if (to == "gguf") {
     SLIMLM_RETURN_IF_ERROR(SaveGguf(store, args.out));
   } else {
@@ -108,6 +112,7 @@ CommandSpec ConvertCommand() {
         app->add_option("out", args->out, "Output: a .gguf file, or a folder for HF")->required();
         app->add_option("--to", args->to, "Output format: gguf or hf (default: from OUT)");
         app->add_option("--type", args->type, "Re-type weight matrices: f32, f16 or bf16");
+        app->add_option("--name", args->name, "Set the model's name (general.name)");
         AddTokenizerOption(app, &args->tokenizer);
         return [args] { return Convert(*args); };
       }};

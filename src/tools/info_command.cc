@@ -1,6 +1,7 @@
 // slimlm info: what a model is and what it needs.
 #include <sys/stat.h>
 #include <map>
+#include <optional>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -70,6 +71,7 @@ Status Info(const InfoArgs& args) {
     }
     nlohmann::json out = {
         {"path", args.model},
+        {"name", model->store().metadata().GetString("general.name").value_or("")},
         {"format", model->store().source_format},
         {"architecture", ArchitectureName(c.arch)},
         {"parameters", model->ParameterCount()},
@@ -108,6 +110,13 @@ Status Info(const InfoArgs& args) {
     return Status::Ok();
   }
   fmt::print("model         {} ({})\n", args.model, model->store().source_format);
+  const Metadata& md = model->store().metadata();
+  if (std::optional<std::string> name = md.GetString("general.name")) {
+    fmt::print("name          {}\n", *name);
+  }
+  if (std::optional<int64_t> tokens = md.GetInt("slimlm.train.tokens")) {
+    fmt::print("trained       by slimlm on {:.2f} M tokens\n", static_cast<double>(*tokens) / 1e6);
+  }
   fmt::print("architecture  {}{}\n", ArchitectureName(c.arch),
              HasRandomWeights(*model) ? " (random weights from slimlm init)" : "");
   fmt::print("parameters    {} ({:.2f} M)\n", model->ParameterCount(),

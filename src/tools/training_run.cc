@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include <fmt/core.h>
@@ -21,6 +22,7 @@ void AddTrainingRunOptions(CLI::App* app, TrainingRunArgs* a) {
                   "Training text (repeatable); documents are separated by <|endoftext|> lines");
   app->add_option("-o,--out", a->out, "Output model (GGUF, f32)");
   app->add_option("--resume", a->resume, "Continue from this checkpoint");
+  app->add_option("--name", a->name, "general.name of the output model (default: its file stem)");
   app->add_option("--seed", a->seed, "Seed of the weights and the data order")
       ->capture_default_str();
   app->add_option("-c,--ctx", a->ctx, "Tokens per training window")
@@ -144,6 +146,7 @@ Result<train::Dataset> LoadTrainingData(const TrainingRunArgs& args, const train
   SLIMLM_ASSIGN_OR_RETURN(
       train::Dataset data,
       train::Dataset::BuildCached(texts, tokenizer, data_options, args.token_cache, &cached));
+  SLIMLM_RETURN_IF_ERROR(train::CheckBatchFits(data, args.batch));
   fmt::print(stderr,
              "data: {} documents ({} held out), {} training tokens ({} windows of {}), {} held-out "
              "tokens; {} in {:.1f} s\n",
@@ -192,6 +195,11 @@ Status RunTraining(const TrainingRunArgs& args, const train::TrainOptions& optio
   progress.reset();
   SLIMLM_RETURN_IF_ERROR(status);
   Metadata metadata = state->metadata;
+  metadata.Erase("slimlm.init.random_weights");  // Trained now; slimlm.init.* stay as provenance.
+  metadata.Set(
+      "general.name",
+      MetaValue::String(!args.name.empty() ? args.name
+                                           : std::filesystem::path(args.out).stem().string()));
   metadata.Set("slimlm.train.tokens",
                MetaValue::U64(static_cast<uint64_t>(state->step * tokens_per_step)));
   SLIMLM_RETURN_IF_ERROR(WriteGguf(train::ToWeightStore(state->model, metadata), args.out));

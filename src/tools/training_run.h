@@ -20,6 +20,7 @@ namespace slimlm::tools {
 struct TrainingRunArgs {
   std::vector<std::string> data;
   std::string out;
+  std::string name;    // general.name of the output ("": the output file's stem).
   std::string resume;  // Continue this checkpoint.
   std::string token_cache;
   uint64_t seed = 1;
@@ -54,8 +55,7 @@ Status RecordRun(const TrainingRunArgs& args, bool resuming, Metadata* metadata)
 
 // Checks the state against the run (steps left, context within the model's, a tokenizer of the
 // model's vocabulary) and reads and tokenizes the data (through --token-cache), saying so.
-Result<train::Dataset> LoadTrainingData(const TrainingRunArgs& args,
-                                        const train::TrainState& state,
+Result<train::Dataset> LoadTrainingData(const TrainingRunArgs& args, const train::TrainState& state,
                                         const Tokenizer& tokenizer);
 
 // Trains state to args.steps with a progress bar and held-out evaluations, then writes the

@@ -27,6 +27,14 @@ double ValidLoss(Transformer<float>& model, const Dataset& data, int64_t windows
   return model.ForwardBackward(tokens, targets, n, ctx, nullptr);
 }
 
+Status CheckBatchFits(const Dataset& data, int64_t batch) {
+  if (data.windows() >= batch) return Status::Ok();
+  return InvalidArgumentError(
+      "the training text holds {} window(s) of {} tokens, fewer than one batch of {}: give more "
+      "text, a shorter --ctx or a smaller --batch",
+      data.windows(), data.n_ctx(), batch);
+}
+
 Status Train(TrainState* state, const Dataset& data, const TrainOptions& options,
              FunctionRef<void(const StepReport&)> report) {
   if (options.batch < 1) return InvalidArgumentError("the batch must be at least 1 window");
@@ -34,6 +42,7 @@ Status Train(TrainState* state, const Dataset& data, const TrainOptions& options
   if (options.dropout < 0 || options.dropout >= 1) {
     return InvalidArgumentError("the dropout rate must be in [0, 1), got {}", options.dropout);
   }
+  SLIMLM_RETURN_IF_ERROR(CheckBatchFits(data, options.batch));
   Transformer<float>& model = state->model;
   model.SetThreads(options.threads);
   const int64_t ctx = data.n_ctx();

@@ -57,6 +57,8 @@ std::string MakeTempDir() {
   return dir;
 }
 
+std::string DefaultModelPath() { return SLIMLM_DEFAULT_MODEL; }
+
 std::string SlimlmBinary() {
   const char* env = std::getenv("SLIMLM_BINARY");
   return env != nullptr ? env : SLIMLM_BINARY_DEFAULT;

@@ -18,6 +18,9 @@ std::string SharedDataPath(const std::string& relative);
 bool HasSharedData(const std::string& relative);
 // A fresh empty directory under the system temp dir, removed at process exit.
 std::string MakeTempDir();
+// slimlm's own default model, bundled in the repository (models/): tests that need a real
+// model use it when ../shared is absent.
+std::string DefaultModelPath();
 // Absolute path of the slimlm binary built beside the tests ($SLIMLM_BINARY overrides it).
 std::string SlimlmBinary();
 

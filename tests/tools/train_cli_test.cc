@@ -1,6 +1,7 @@
 // slimlm train end to end: a tiny preset trained for a few steps writes a model that loads,
 // a checkpoint continues to more steps, and bad starts are one-line errors with no output.
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -58,6 +59,15 @@ TEST(TrainCli, TrainsWritesAModelAndResumesFromItsCheckpoint) {
   auto info = RunSlimlm({"info", dir + "/m.gguf"});
   ASSERT_EQ(info.exit_code, 0) << info.err;
   EXPECT_THAT(info.out, HasSubstr("dim 64"));
+  // Trained from slimlm init's random weights, it is no longer called random.
+  EXPECT_THAT(info.out, ::testing::Not(HasSubstr("random")));
+  EXPECT_THAT(info.err, ::testing::Not(HasSubstr("random")));
+  EXPECT_THAT(info.out, HasSubstr("name          m\n"));
+  EXPECT_THAT(info.out, HasSubstr("trained       by slimlm on 0.00 M tokens"));
+  auto named = RunSlimlm(
+      {"convert", dir + "/m.gguf", dir + "/named.gguf", "--type", "f16", "--name", "my-model"});
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_THAT(RunSlimlm({"info", dir + "/named.gguf"}).out, HasSubstr("name          my-model\n"));
   auto resumed = RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data", SharedDataPath(kText),
                             "-o", dir + "/m2.gguf", "--steps", "8", "--ctx", "32", "--batch", "2",
                             "--eval-every", "0", "-t", "1"});
@@ -91,6 +101,14 @@ TEST(TrainCli, BadStartsAreOneLineErrors) {
       RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok), "--dim", "65",
                  "--data", SharedDataPath(kTok), "-o", dir + "/m.gguf"}),
       "multiple of --heads");
+  // A few sentences: some windows of 32 tokens, but not a batch of 500 of them.
+  std::string story;
+  for (int i = 0; i < 20; ++i) story += "Once upon a time there was a cat who liked milk. ";
+  std::ofstream(dir + "/story.txt") << story;
+  ExpectOneLineError(RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok),
+                                "--data", dir + "/story.txt", "--ctx", "32", "--batch", "500",
+                                "--valid-fraction", "0", "-o", dir + "/m.gguf"}),
+                     "fewer than one batch of 500");
   EXPECT_FALSE(std::filesystem::exists(dir + "/m.gguf"));
 }
 

@@ -243,6 +243,15 @@ TEST_F(TrainerTest, DropoutRaisesTheTrainingLossOnly) {
   EXPECT_EQ(ValidLoss(c.model, *data_, 0), ValidLoss(c.model, *data_, 0));
 }
 
+TEST_F(TrainerTest, RefusesDataSmallerThanOneBatch) {
+  options_.batch = data_->windows() + 1;
+  TrainState s = Fresh();
+  Status status = Train(&s, *data_, options_, [](const StepReport&) {});
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("fewer than one batch"), std::string::npos) << status.message();
+  EXPECT_EQ(s.step, 0);
+}
+
 // A loss that is not finite stops the run before the step is applied, with the last
 // checkpoint as it was.
 TEST_F(TrainerTest, ANanLossStopsTrainingAndKeepsTheLastCheckpoint) {

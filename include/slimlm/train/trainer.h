@@ -61,6 +61,9 @@ struct StepReport {
   std::optional<double> valid_loss;
 };
 
+// An error unless the data holds at least one batch of distinct windows.
+Status CheckBatchFits(const Dataset& data, int64_t batch);
+
 // Runs steps state->step .. options.steps - 1; report after each. Step s reads windows
 // (s * accumulate + m) * batch + i of the stream for micro-batch m. A loss that is not finite
 // stops training with an error before the step is applied (the last checkpoint is kept).
