@@ -208,6 +208,20 @@ TEST(TrainOps, DistillKlValue) {
                           static_cast<double*>(nullptr), n, vocab, 1.0, reverse),
                 0.0, 1e-12);
   }
+  // At temperature 2 the teacher's whole distribution (top 3 and even tail) is raised to 1/2
+  // and normalized; a student whose logits / 2 give that distribution matches it.
+  Vec tempered = p;
+  for (int64_t t = 0; t < n; ++t) {
+    double sum = 0;
+    for (int64_t i = 0; i < vocab; ++i) sum += std::sqrt(p[t * vocab + i]);
+    for (int64_t i = 0; i < vocab; ++i) tempered[t * vocab + i] = std::sqrt(p[t * vocab + i]) / sum;
+  }
+  for (size_t i = 0; i < p.size(); ++i) logits[i] = 2 * std::log(tempered[i]) - 1.0;
+  for (double reverse : {0.0, 1.0}) {
+    EXPECT_NEAR(DistillKl(logits.data(), teacher.ids.data(), teacher.logp.data(), k,
+                          static_cast<double*>(nullptr), n, vocab, 2.0, reverse),
+                0.0, 1e-12);
+  }
   // A uniform student: KL(p || u) = log V - H(p), KL(u || p) = -log V - mean log p.
   std::fill(logits.begin(), logits.end(), 0.0);
   double forward = 0, reverse = 0;

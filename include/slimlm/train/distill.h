@@ -55,7 +55,9 @@ class TeacherCache {
 };
 
 struct DistillOptions {
-  double temperature = 2.0;
+  // 1 by default: with a top-k teacher, a higher temperature flattens the even tail the most
+  // (with k = 16 of 4096 tokens it holds 84% of the mass at 2), and the student learns that.
+  double temperature = 1.0;
   double reverse_weight = 0.0;  // 0: forward KL(teacher || student); 1: reverse; between: a mix.
   double ce_weight = 0.5;       // Weight of the cross-entropy on the data; the KL gets the rest.
 };
