@@ -1,7 +1,8 @@
 // slimlm distill: train a smaller student on a teacher's next-token distributions as well as on
 // the text. The student is the teacher with only some of its layers (--keep-layers), any model
-// of the same vocabulary (--student: from slimlm init, a pruned model, ...), or a checkpoint of
-// an earlier distillation (--resume).
+// of the same vocabulary (--student: a pruned model, ...), a shape with random weights and the
+// teacher's vocabulary (--preset and its overrides), or a checkpoint of an earlier distillation
+// (--resume).
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@ struct DistillArgs {
   std::string teacher;
   std::string student;
   std::vector<int64_t> keep_layers;
+  ShapeArgs shape;
   train::DistillOptions distill;
   int64_t top_k = 16;
   std::string teacher_cache;
@@ -41,15 +43,17 @@ Result<train::Transformer<float>> LoadTransformer(const std::string& path, Metad
   return model;
 }
 
-// The student: a checkpoint, a model file, or the teacher's listed layers.
+// The student: a checkpoint, a model file, a shape with random weights, or the teacher's listed
+// layers.
 Result<train::TrainState> Student(const DistillArgs& args, const train::Transformer<float>& teacher,
                                   const Metadata& teacher_metadata,
                                   const train::AdamWOptions& adam) {
-  const int sources = !args.run.resume.empty() + !args.student.empty() + !args.keep_layers.empty();
+  const int sources = !args.run.resume.empty() + !args.student.empty() + !args.keep_layers.empty() +
+                      !args.shape.preset.empty();
   if (sources != 1) {
     return InvalidArgumentError(
-        "give one student: --keep-layers LIST (the teacher's layers), --student FILE or --resume "
-        "CHECKPOINT");
+        "give one student: --keep-layers LIST (the teacher's layers), --student FILE, --preset "
+        "NAME (a shape with random weights) or --resume CHECKPOINT");
   }
   if (!args.run.resume.empty()) return train::LoadCheckpoint(args.run.resume, adam);
   if (!args.student.empty()) {
@@ -57,6 +61,13 @@ Result<train::TrainState> Student(const DistillArgs& args, const train::Transfor
     SLIMLM_ASSIGN_OR_RETURN(train::Transformer<float> model,
                             LoadTransformer(args.student, &metadata));
     return train::StartTraining(std::move(model), std::move(metadata), adam);
+  }
+  if (!args.shape.preset.empty()) {
+    // A shape of its own, with the teacher's vocabulary.
+    SLIMLM_ASSIGN_OR_RETURN(WeightStore store,
+                            MakeShapedModel(args.shape, teacher_metadata, args.run));
+    SLIMLM_ASSIGN_OR_RETURN(train::Transformer<float> model, train::FromWeightStore(store));
+    return train::StartTraining(std::move(model), store.metadata(), adam);
   }
   SLIMLM_ASSIGN_OR_RETURN(train::Transformer<float> model,
                           train::KeepLayers(teacher, args.keep_layers));
@@ -152,6 +163,7 @@ CommandSpec DistillCommand() {
                 ->delimiter(',');
             app->add_option("--student", a->student,
                             "Student: this model (same vocabulary as the teacher)");
+            AddShapeOptions(app, &a->shape);
             app->add_option("--temperature", a->distill.temperature,
                             "Softmax temperature of teacher and student in the KL term")
                 ->check(CLI::Range(0.05, 100.0))

@@ -13,6 +13,7 @@
 #include "slimlm/core/progress.h"
 #include "slimlm/core/timer.h"
 #include "slimlm/formats/gguf.h"
+#include "slimlm/model/presets.h"
 #include "tools/common.h"
 
 namespace slimlm::tools {
@@ -73,6 +74,39 @@ void AddTrainingRunOptions(CLI::App* app, TrainingRunArgs* a) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   AddThreadsOption(app, &a->threads);
+}
+
+void AddShapeOptions(CLI::App* app, ShapeArgs* a) {
+  app->add_option("--preset", a->preset,
+                  "A shape with random weights: a preset of slimlm init (tiny, 110m, ...)");
+  app->add_option("--dim", a->dim, "Override the preset's width");
+  app->add_option("--layers", a->layers, "Override the preset's layer count");
+  app->add_option("--heads", a->heads, "Override the preset's head count");
+  app->add_option("--kv-heads", a->kv_heads, "Override the key/value head count");
+  app->add_option("--ffn", a->ffn, "Override the feed-forward width");
+}
+
+Result<WeightStore> MakeShapedModel(const ShapeArgs& shape, const Metadata& tokenizer,
+                                    const TrainingRunArgs& run) {
+  SLIMLM_ASSIGN_OR_RETURN(ModelPreset preset, FindPreset(shape.preset));
+  ModelConfig& c = preset.config;
+  if (shape.dim > 0) c.dim = shape.dim;
+  if (shape.layers > 0) c.n_layers = shape.layers;
+  if (shape.heads > 0) c.n_heads = c.n_kv_heads = shape.heads;
+  if (shape.kv_heads > 0) c.n_kv_heads = shape.kv_heads;
+  if (shape.ffn > 0) c.ffn_dim = shape.ffn;
+  if (c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0) {
+    return InvalidArgumentError(
+        "--dim {} must be a multiple of --heads {}, and that of --kv-heads {}", c.dim, c.n_heads,
+        c.n_kv_heads);
+  }
+  c.head_dim = c.dim / c.n_heads;
+  c.rope_dim = c.head_dim;
+  c.context_length = std::max(c.context_length, run.ctx);
+  InitOptions init;
+  init.seed = run.seed;
+  init.tokenizer = &tokenizer;
+  return MakeRandomModel(preset, init);
 }
 
 Status CheckTrainingRunArgs(const TrainingRunArgs& args) {

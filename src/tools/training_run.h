@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "slimlm/core/status.h"
+#include "slimlm/formats/weight_store.h"
 #include "slimlm/model/tokenizer.h"
 #include "slimlm/train/dataset.h"
 #include "slimlm/train/trainer.h"
@@ -40,6 +41,17 @@ struct TrainingRunArgs {
   int64_t checkpoint_every = 100;
   int threads = 0;
 };
+
+// A model shape: a preset of slimlm init, with overrides.
+struct ShapeArgs {
+  std::string preset;
+  int64_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0;
+};
+void AddShapeOptions(CLI::App* app, ShapeArgs* args);
+// A model of that shape with random weights (seeded by --seed), the vocabulary of the tokenizer
+// keys in `tokenizer`, and a context of at least --ctx.
+Result<WeightStore> MakeShapedModel(const ShapeArgs& shape, const Metadata& tokenizer,
+                                    const TrainingRunArgs& run);
 
 // Declares the run's options (--data, -o, --resume, --steps, --lr, ...) on a command.
 void AddTrainingRunOptions(CLI::App* app, TrainingRunArgs* args);

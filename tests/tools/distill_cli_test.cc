@@ -77,6 +77,15 @@ TEST(DistillCli, DistillsAStudentOfTwoLayersAndCachesTheTeacher) {
   auto again = RunSlimlm(args);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.err, HasSubstr("read from " + dir + "/teacher.cache"));
+  // A student from a configuration: a preset shape with random weights, the teacher's vocabulary.
+  std::vector<std::string> from_config = args;
+  from_config[3] = "--preset";
+  from_config[4] = "tiny";
+  from_config.insert(from_config.end(), {"--dim", "32", "--layers", "1", "--heads", "2",
+                                         "--kv-heads", "1", "--ffn", "64"});
+  auto configured = RunSlimlm(from_config);
+  ASSERT_EQ(configured.exit_code, 0) << configured.err;
+  EXPECT_THAT(configured.err, HasSubstr("parameters, dim 32, 1 layers, 2 heads (1 kv)"));
 }
 
 TEST(DistillCli, BadStudentsAreOneLineErrors) {
