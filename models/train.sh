@@ -5,7 +5,7 @@
 #
 #   models/train.sh [TRAINING_TEXT] [OUT_DIR]
 #
-# The same thread count (-t 2) and kernel path (AVX-512 here) give the same weights bit for bit;
+# Training is deterministic for a given thread count (-t 2) and kernel path (AVX-512 here);
 # other machines give a model of the same quality, not the same bits. Interrupted, the same
 # command resumes from OUT_DIR/model.ckpt.
 set -euo pipefail
