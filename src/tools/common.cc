@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/core/file.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/kernels/probe.h"
 
@@ -49,6 +50,12 @@ Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,
                path);
   }
   return model;
+}
+
+Status CheckWritable(const std::string& path) {
+  // The writer's temporary file is removed when it goes out of scope uncommitted.
+  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> probe, AtomicFileWriter::Create(path));
+  return Status::Ok();
 }
 
 bool HasRandomWeights(const Model& model) {

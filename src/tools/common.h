@@ -31,6 +31,10 @@ bool HasRandomWeights(const Model& model);
 // Parses a KV cache type: f32, f16 or q8_0 (a usage error otherwise).
 Result<DType> ParseKvType(const std::string& name);
 
+// Fails now, naming the path, when a file cannot be written there (missing folder, no
+// permission), so that a long job does not find out at its end. Leaves nothing behind.
+Status CheckWritable(const std::string& path);
+
 // "1.23 MiB", "4.00 GiB".
 std::string FormatBytes(double bytes);
 

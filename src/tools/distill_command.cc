@@ -85,14 +85,14 @@ Result<train::TeacherCache> TeacherPass(const DistillArgs& args, train::Transfor
   const uint64_t key =
       train::TeacherCache::Key(teacher, data.Fingerprint(), data.n_ctx(), args.top_k);
   if (!args.teacher_cache.empty()) {
-    Result<train::TeacherCache> cached = train::TeacherCache::Load(args.teacher_cache, key);
+    Result<train::TeacherCache> cached =
+        train::TeacherCache::Load(args.teacher_cache, key, teacher.config().n_vocab);
     if (cached.ok()) {
       fmt::print(stderr, "teacher: top {} of {} windows read from {}\n", cached->k(),
                  cached->slots(), args.teacher_cache);
       return cached;
     }
   }
-  teacher.SetThreads(threads);
   Timer timer;
   std::optional<Progress> progress;
   progress.emplace("teacher", data.windows(), "windows");
@@ -110,10 +110,18 @@ Result<train::TeacherCache> TeacherPass(const DistillArgs& args, train::Transfor
 Status Distill(const DistillArgs& args) {
   SLIMLM_RETURN_IF_ERROR(CheckTrainingRunArgs(args.run));
   if (args.teacher.empty()) return InvalidArgumentError("give the teacher with --teacher FILE");
+  if (!args.teacher_cache.empty()) SLIMLM_RETURN_IF_ERROR(CheckWritable(args.teacher_cache));
   train::TrainOptions options = MakeTrainOptions(args.run);
   Metadata teacher_metadata;
-  SLIMLM_ASSIGN_OR_RETURN(train::Transformer<float> teacher,
-                          LoadTransformer(args.teacher, &teacher_metadata));
+  // Held only until its top-k is cached: training needs the memory more.
+  std::optional<train::Transformer<float>> held;
+  {
+    SLIMLM_ASSIGN_OR_RETURN(train::Transformer<float> loaded,
+                            LoadTransformer(args.teacher, &teacher_metadata));
+    held.emplace(std::move(loaded));
+  }
+  train::Transformer<float>& teacher = *held;
+  teacher.SetThreads(options.threads);
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> teacher_tokenizer,
                           Tokenizer::FromMetadata(teacher_metadata));
   SLIMLM_ASSIGN_OR_RETURN(train::TrainState state,
@@ -134,14 +142,14 @@ Status Distill(const DistillArgs& args) {
          MetaValue::F32(static_cast<float>(args.distill.reverse_weight)));
   md.Set("slimlm.distill.ce_weight", MetaValue::F32(static_cast<float>(args.distill.ce_weight)));
   md.Set("slimlm.distill.top_k", MetaValue::I64(args.top_k));
-  SLIMLM_ASSIGN_OR_RETURN(train::Dataset data, LoadTrainingData(args.run, state, *tokenizer));
+  SLIMLM_ASSIGN_OR_RETURN(train::Dataset data, LoadTrainingData(args.run, &state, *tokenizer));
   const double teacher_loss = train::ValidLoss(teacher, data, args.run.eval_windows);
   fmt::print(stderr, "teacher: {:.2f} M parameters, held-out loss {:.4f}; student {:.2f} M\n",
              static_cast<double>(teacher.params().size()) / 1e6, teacher_loss,
              static_cast<double>(state.model.params().size()) / 1e6);
   SLIMLM_ASSIGN_OR_RETURN(train::TeacherCache cache,
                           TeacherPass(args, teacher, data, options.threads));
-  teacher = train::Transformer<float>(teacher.config(), teacher.tied_embeddings());  // Free it.
+  held.reset();
   train::DistillLoss loss(cache, data, args.distill);
   options.batch_loss = [&loss](std::span<const int64_t> windows) {
     loss.Bind(windows);

@@ -55,7 +55,7 @@ Status Train(const TrainArgs& args) {
   SLIMLM_RETURN_IF_ERROR(RecordRun(args.run, !args.run.resume.empty(), &state.metadata));
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
                           Tokenizer::FromMetadata(state.metadata));
-  SLIMLM_ASSIGN_OR_RETURN(train::Dataset data, LoadTrainingData(args.run, state, *tokenizer));
+  SLIMLM_ASSIGN_OR_RETURN(train::Dataset data, LoadTrainingData(args.run, &state, *tokenizer));
   return RunTraining(args.run, options, data, &state);
 }
 

@@ -77,9 +77,7 @@ void PrintSummary(const TrainTokenizerArgs& args, const train::BpeVocabulary& v,
 }
 
 Status TrainTokenizer(const TrainTokenizerArgs& args) {
-  // Fail on an unwritable output before spending time on training; the probe's temporary file
-  // is removed when it goes out of scope.
-  { SLIMLM_ASSIGN_OR_RETURN(auto probe, AtomicFileWriter::Create(args.out)); }
+  SLIMLM_RETURN_IF_ERROR(CheckWritable(args.out));
   train::BpeTrainerOptions options;
   options.vocab_size = args.vocab_size;
   options.min_char_count = args.min_char_count;

@@ -112,6 +112,10 @@ Result<WeightStore> MakeShapedModel(const ShapeArgs& shape, const Metadata& toke
 Status CheckTrainingRunArgs(const TrainingRunArgs& args) {
   if (args.data.empty()) return InvalidArgumentError("give the training text with --data FILE");
   if (args.out.empty()) return InvalidArgumentError("give the output model with -o FILE");
+  // Every file the run writes, checked before it spends hours.
+  for (const std::string& path : {args.out, args.checkpoint, args.token_cache}) {
+    if (!path.empty()) SLIMLM_RETURN_IF_ERROR(CheckWritable(path));
+  }
   return Status::Ok();
 }
 
@@ -152,12 +156,13 @@ Status RecordRun(const TrainingRunArgs& args, bool resuming, Metadata* metadata)
   return Status::Ok();
 }
 
-Result<train::Dataset> LoadTrainingData(const TrainingRunArgs& args, const train::TrainState& state,
+Result<train::Dataset> LoadTrainingData(const TrainingRunArgs& args, train::TrainState* state,
                                         const Tokenizer& tokenizer) {
-  if (state.step >= args.steps) {
-    return InvalidArgumentError("the checkpoint is at step {}; give --steps beyond it", state.step);
+  if (state->step >= args.steps) {
+    return InvalidArgumentError("the checkpoint is at step {}; give --steps beyond it",
+                                state->step);
   }
-  const ModelConfig& c = state.model.config();
+  const ModelConfig& c = state->model.config();
   if (args.ctx > c.context_length && c.context_length > 0) {
     return InvalidArgumentError("--ctx {} exceeds the model's context of {}", args.ctx,
                                 c.context_length);
@@ -181,6 +186,15 @@ Result<train::Dataset> LoadTrainingData(const TrainingRunArgs& args, const train
       train::Dataset data,
       train::Dataset::BuildCached(texts, tokenizer, data_options, args.token_cache, &cached));
   SLIMLM_RETURN_IF_ERROR(train::CheckBatchFits(data, args.batch));
+  // A resumed run continues the same run only on the same tokenized data.
+  const std::string data_hash = fmt::format("{:016x}", data.Fingerprint());
+  const std::optional<std::string> recorded = state->metadata.GetString("slimlm.train.data_hash");
+  if (!args.resume.empty() && recorded && *recorded != data_hash) {
+    return InvalidArgumentError(
+        "the checkpoint's run trained on other data (or another tokenization of it): give the "
+        "same --data files, in the same order, to continue it");
+  }
+  state->metadata.Set("slimlm.train.data_hash", MetaValue::String(data_hash));
   fmt::print(stderr,
              "data: {} documents ({} held out), {} training tokens ({} windows of {}), {} held-out "
              "tokens; {} in {:.1f} s\n",

@@ -66,8 +66,9 @@ train::TrainOptions MakeTrainOptions(const TrainingRunArgs& args);
 Status RecordRun(const TrainingRunArgs& args, bool resuming, Metadata* metadata);
 
 // Checks the state against the run (steps left, context within the model's, a tokenizer of the
-// model's vocabulary) and reads and tokenizes the data (through --token-cache), saying so.
-Result<train::Dataset> LoadTrainingData(const TrainingRunArgs& args, const train::TrainState& state,
+// model's vocabulary), reads and tokenizes the data (through --token-cache), saying so, and
+// records its hash in the state's metadata; a resumed run on other data is refused.
+Result<train::Dataset> LoadTrainingData(const TrainingRunArgs& args, train::TrainState* state,
                                         const Tokenizer& tokenizer);
 
 // Trains state to args.steps with a progress bar and held-out evaluations, then writes the

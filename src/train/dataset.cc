@@ -140,13 +140,16 @@ Status Dataset::SaveCache(const std::string& path, uint64_t key) const {
 Result<Dataset> Dataset::LoadCache(const std::string& path, uint64_t key,
                                    const DatasetOptions& options) {
   if (!IsRegularFile(path)) return NotFoundError("{}: no cache", path);
-  SLIMLM_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  // Mapped, not read: the file's pages are copied once, into the arrays.
+  SLIMLM_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  const std::span<const uint8_t> bytes = file.bytes();
   int64_t header[6];
   if (bytes.size() < sizeof(header)) return NotFoundError("{}: not a token cache", path);
   std::memcpy(header, bytes.data(), sizeof(header));
   const int64_t n_train = header[4], n_valid = header[5];
+  const int64_t capacity = static_cast<int64_t>(bytes.size() / 4);  // Bounds both before adding.
   if (header[0] != kCacheMagic || static_cast<uint64_t>(header[1]) != key || n_train < 0 ||
-      n_valid < 0 ||
+      n_valid < 0 || n_train > capacity || n_valid > capacity ||
       bytes.size() != sizeof(header) + static_cast<uint64_t>(n_train + n_valid) * 4) {
     return NotFoundError("{}: a cache of other data, or damaged", path);
   }

@@ -105,9 +105,11 @@ Status TeacherCache::Save(const std::string& path, uint64_t key) const {
   return out->Commit();
 }
 
-Result<TeacherCache> TeacherCache::Load(const std::string& path, uint64_t key) {
+Result<TeacherCache> TeacherCache::Load(const std::string& path, uint64_t key, int64_t vocab) {
   if (!IsRegularFile(path)) return NotFoundError("{}: no teacher cache", path);
-  SLIMLM_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  // Mapped, not read: the file's pages are copied once, into the arrays.
+  SLIMLM_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  const std::span<const uint8_t> bytes = file.bytes();
   int64_t header[5];
   if (bytes.size() < sizeof(header)) return NotFoundError("{}: not a teacher cache", path);
   std::memcpy(header, bytes.data(), sizeof(header));
@@ -115,8 +117,11 @@ Result<TeacherCache> TeacherCache::Load(const std::string& path, uint64_t key) {
   cache.k_ = header[2];
   cache.n_ctx_ = header[3];
   cache.slots_ = header[4];
-  const bool sane = cache.k_ > 0 && cache.n_ctx_ > 0 && cache.slots_ >= 0 && cache.k_ < (1 << 20) &&
-                    cache.n_ctx_ < (1 << 24) && cache.slots_ < (1LL << 32);
+  // Bounded before multiplying: a damaged header must not overflow the size.
+  const bool sane =
+      cache.k_ > 0 && cache.n_ctx_ > 0 && cache.slots_ >= 0 && cache.k_ < (1 << 20) &&
+      cache.n_ctx_ < (1 << 24) &&
+      cache.slots_ <= static_cast<int64_t>(bytes.size() / 6) / (cache.k_ * cache.n_ctx_);
   const uint64_t values = sane ? static_cast<uint64_t>(cache.k_ * cache.n_ctx_ * cache.slots_) : 0;
   if (header[0] != kTeacherCacheMagic || static_cast<uint64_t>(header[1]) != key || !sane ||
       bytes.size() != sizeof(header) + values * 6) {
@@ -126,6 +131,10 @@ Result<TeacherCache> TeacherCache::Load(const std::string& path, uint64_t key) {
   cache.logp_.resize(values);
   std::memcpy(cache.ids_.data(), bytes.data() + sizeof(header), values * 4);
   std::memcpy(cache.logp_.data(), bytes.data() + sizeof(header) + values * 4, values * 2);
+  // The key does not cover the contents: a damaged id must not index past the vocabulary.
+  for (int32_t id : cache.ids_) {
+    if (id < 0 || id >= vocab) return NotFoundError("{}: a token id out of range, damaged", path);
+  }
   return cache;
 }
 
@@ -147,8 +156,11 @@ float DistillLoss::operator()(int64_t seq, const float* logits, const int32_t* t
                               float* dlogits, int64_t n, int64_t vocab) const {
   const int64_t slot = slots_[static_cast<size_t>(seq)];
   const int64_t k = cache_.k();
-  std::vector<int32_t> ids(static_cast<size_t>(n * k));
-  std::vector<float> logp(ids.size());
+  // Scratch kept per thread: this runs for every sequence of every step.
+  thread_local std::vector<int32_t> ids;
+  thread_local std::vector<float> logp, dkl;
+  ids.resize(static_cast<size_t>(n * k));
+  logp.resize(ids.size());
   for (int64_t t = 0; t < n; ++t) {
     std::span<const int32_t> row = cache_.Ids(slot, t);
     std::copy(row.begin(), row.end(), ids.begin() + t * k);
@@ -158,7 +170,6 @@ float DistillLoss::operator()(int64_t seq, const float* logits, const int32_t* t
   const float ce_weight = static_cast<float>(options_.ce_weight);
   // Hinton's tau^2 keeps the soft targets' gradients the size of the hard ones'.
   const float kl_weight = (1.0f - ce_weight) * tau * tau;
-  std::vector<float> dkl;
   if (dlogits != nullptr) dkl.resize(static_cast<size_t>(n * vocab));
   float loss = 0;
   if (ce_weight > 0) loss += ce_weight * CrossEntropy(logits, targets, dlogits, n, vocab);

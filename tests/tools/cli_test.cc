@@ -10,12 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "slimlm/core/file.h"
+#include "support/cli_errors.h"
 #include "support/subprocess.h"
 #include "support/test_data.h"
 
 namespace slimlm {
 namespace {
 
+using testing::ExpectOneLineError;
 using ::testing::HasSubstr;
 using testing::RunSlimlm;
 using testing::SharedDataPath;
@@ -32,12 +34,6 @@ std::string ReferenceText() {
 }
 
 // An error is one line starting with "error: ".
-void ExpectOneLineError(const testing::ProcessResult& r, const std::string& fragment) {
-  EXPECT_THAT(r.err, StartsWith("error: "));
-  EXPECT_THAT(r.err, HasSubstr(fragment));
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-}
-
 TEST(Cli, RunPrintsTheReferenceContinuationInEveryFormat) {
   SLIMLM_REQUIRE_SHARED_DATA(kBin);
   const std::string expected = ReferenceText();

@@ -8,24 +8,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/cli_errors.h"
 #include "support/subprocess.h"
 #include "support/test_data.h"
 
 namespace slimlm {
 namespace {
 
+using testing::ExpectOneLineError;
 using ::testing::HasSubstr;
 using testing::RunSlimlm;
 using testing::SharedDataPath;
 
 constexpr const char* kTeacher = "models/stories260K/stories260K.gguf";
 constexpr const char* kText = "text/tinystories/train/tinystories-train-00.txt";
-
-void ExpectOneLineError(const testing::ProcessResult& r, const std::string& fragment) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.err, ::testing::StartsWith("error: "));
-  EXPECT_THAT(r.err, HasSubstr(fragment));
-}
 
 // The first 20 KB of TinyStories (a few dozen stories): a quick teacher pass.
 std::string SmallText(const std::string& dir) {

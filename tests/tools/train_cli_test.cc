@@ -7,24 +7,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/cli_errors.h"
 #include "support/subprocess.h"
 #include "support/test_data.h"
 
 namespace slimlm {
 namespace {
 
+using testing::ExpectOneLineError;
 using ::testing::HasSubstr;
 using testing::RunSlimlm;
 using testing::SharedDataPath;
 
 constexpr const char* kTok = "models/stories260K/tok512.bin";
 constexpr const char* kText = "text/tinystories/train/tinystories-train-00.txt";
-
-void ExpectOneLineError(const testing::ProcessResult& r, const std::string& fragment) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.err, ::testing::StartsWith("error: "));
-  EXPECT_THAT(r.err, HasSubstr(fragment));
-}
 
 TEST(TrainCli, TrainsWritesAModelAndResumesFromItsCheckpoint) {
   SLIMLM_REQUIRE_SHARED_DATA(kTok);
@@ -78,6 +74,14 @@ TEST(TrainCli, TrainsWritesAModelAndResumesFromItsCheckpoint) {
       RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data", SharedDataPath(kText), "-o",
                  dir + "/m3.gguf", "--steps", "6", "--ctx", "32", "--batch", "2"}),
       "give --steps beyond it");
+  // ... and only on the same data.
+  std::string story;
+  for (int i = 0; i < 40; ++i) story += "Once upon a time there was a cat who liked milk. ";
+  std::ofstream(dir + "/other.txt") << story;
+  ExpectOneLineError(
+      RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data", dir + "/other.txt", "-o",
+                 dir + "/m3.gguf", "--steps", "8", "--ctx", "32", "--batch", "2"}),
+      "the checkpoint's run trained on other data");
   // A resumed run reads the same windows only with the same batch, context and seed.
   ExpectOneLineError(
       RunSlimlm({"train", "--resume", dir + "/c.gguf", "--data", SharedDataPath(kText), "-o",
@@ -101,6 +105,10 @@ TEST(TrainCli, BadStartsAreOneLineErrors) {
       RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok), "--dim", "65",
                  "--data", SharedDataPath(kTok), "-o", dir + "/m.gguf"}),
       "multiple of --heads");
+  // An output that cannot be written fails at once, not after training.
+  ExpectOneLineError(RunSlimlm({"train", "--preset", "tiny", "--tokenizer", SharedDataPath(kTok),
+                                "--data", SharedDataPath(kTok), "-o", dir + "/no/such/m.gguf"}),
+                     "no/such/m.gguf");
   // A few sentences: some windows of 32 tokens, but not a batch of 500 of them.
   std::string story;
   for (int i = 0; i < 20; ++i) story += "Once upon a time there was a cat who liked milk. ";

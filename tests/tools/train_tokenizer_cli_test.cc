@@ -9,12 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include "slimlm/formats/tokenizer_files.h"
+#include "support/cli_errors.h"
 #include "support/subprocess.h"
 #include "support/test_data.h"
 
 namespace slimlm {
 namespace {
 
+using testing::ExpectOneLineError;
 using ::testing::HasSubstr;
 using testing::RunSlimlm;
 using ::testing::StartsWith;
@@ -28,12 +30,6 @@ std::string WriteText(const std::string& dir) {
            "Max was happy. He played with the ball all day. Le café était fermé.\n";
   }
   return path;
-}
-
-void ExpectOneLineError(const testing::ProcessResult& r, const std::string& fragment) {
-  EXPECT_THAT(r.err, StartsWith("error: "));
-  EXPECT_THAT(r.err, HasSubstr(fragment));
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST(TrainTokenizerCli, WritesAVocabularyThatTokenizeAndInitUse) {

@@ -116,7 +116,7 @@ TEST_F(DistillTest, TheCacheRoundTripsThroughAFileUnderItsKey) {
   const std::string path = testing::MakeTempDir() + "/teacher.cache";
   const uint64_t key = TeacherCache::Key(*teacher_, data_->Fingerprint(), data_->n_ctx(), 4);
   ASSERT_TRUE(cache.Save(path, key).ok());
-  auto loaded = TeacherCache::Load(path, key);
+  auto loaded = TeacherCache::Load(path, key, 300);
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   EXPECT_EQ(loaded->slots(), cache.slots());
   for (int64_t slot = 0; slot < cache.slots(); ++slot) {
@@ -127,9 +127,11 @@ TEST_F(DistillTest, TheCacheRoundTripsThroughAFileUnderItsKey) {
   // Another teacher, other data or another k: another key, and the file is not used.
   EXPECT_NE(TeacherCache::Key(*teacher_, data_->Fingerprint(), data_->n_ctx(), 5), key);
   EXPECT_NE(TeacherCache::Key(*teacher_, data_->Fingerprint() + 1, data_->n_ctx(), 4), key);
-  EXPECT_EQ(TeacherCache::Load(path, key + 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(TeacherCache::Load(path, key + 1, 300).status().code(), StatusCode::kNotFound);
+  // An id past the vocabulary (a flipped byte the key cannot see) is caught too.
+  EXPECT_EQ(TeacherCache::Load(path, key, 5).status().code(), StatusCode::kNotFound);
   std::ofstream(path, std::ios::binary | std::ios::app) << "x";
-  EXPECT_EQ(TeacherCache::Load(path, key).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(TeacherCache::Load(path, key, 300).status().code(), StatusCode::kNotFound);
 }
 
 // The mean distillation loss of a model over the first training windows.

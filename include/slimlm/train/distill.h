@@ -30,9 +30,9 @@ class TeacherCache {
   // progress(done, total) after each batch.
   static TeacherCache Build(Transformer<float>& teacher, const Dataset& data, int64_t k,
                             int64_t batch, FunctionRef<void(int64_t, int64_t)> progress);
-  // A file written by Save for the same key (NotFound when missing, for another key, or
-  // damaged: the caller builds it again).
-  static Result<TeacherCache> Load(const std::string& path, uint64_t key);
+  // A file written by Save for the same key, with every id below `vocab` (NotFound when
+  // missing, for another key, or damaged: the caller builds it again).
+  static Result<TeacherCache> Load(const std::string& path, uint64_t key, int64_t vocab);
   Status Save(const std::string& path, uint64_t key) const;
   // What a cache depends on: the teacher's parameters, the data (Dataset::Fingerprint), the
   // context and k.
