@@ -181,6 +181,8 @@ std::string_view MatMulName(DType type) {
       return "matmul q4_k";
     case DType::kQ6_K:
       return "matmul q6_k";
+    case DType::kF16NM:
+      return "matmul f16_nm";
   }
   return "matmul";
 }

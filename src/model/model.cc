@@ -1,6 +1,7 @@
 #include "slimlm/model/model.h"
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 #include <fmt/core.h>
@@ -57,6 +58,14 @@ Result<Linear> Model::BindLinear(const std::string& name, int64_t rows, int64_t 
   if (t->shape != expected) {
     return CorruptError("{}: tensor '{}' has shape {}, expected {}", store_.source_path, name,
                         t->shape.ToString(), expected.ToString());
+  }
+  if (t->dtype == DType::kF16NM) {
+    // Kernels trust each mask byte to keep 4 of 8; a damaged file must not reach them.
+    const auto* blocks = reinterpret_cast<const BlockF16NM*>(t->data);
+    if (!IsF16NMRowValid(blocks, rows * cols)) {
+      return CorruptError("{}: tensor '{}' (f16_nm) has a mask that does not keep 4 of every 8",
+                          store_.source_path, name);
+    }
   }
   Linear linear;
   linear.weight = t->view();
@@ -135,12 +144,18 @@ Status Model::PackWeights() {
   // One buffer for all packed matrices: every matrix, however small, then sits on huge pages
   // and the next one follows it, so the hardware prefetchers need not start over on each
   // (the 110m model's 768 x 768 matrices are 0.3-0.6 MB).
+  // Matrices the path multiplies in the file layout (f16_nm) are copied as they are, for the
+  // same reason: on the map's 4 KiB pages they decode measurably slower.
+  auto bytes_of = [&k](const kernels::Matrix& m) {
+    const size_t packed = k.packed_bytes(m.dtype, m.rows, m.cols);
+    const bool copy = packed == 0 && m.dtype == DType::kF16NM;
+    return copy ? static_cast<size_t>(m.rows) * m.row_bytes : packed;
+  };
   std::vector<size_t> offsets;
   size_t total = 0;
   for (Linear* linear : linears) {
-    const kernels::Matrix& m = linear->matrix;
     offsets.push_back(total);
-    total += (k.packed_bytes(m.dtype, m.rows, m.cols) + 63) / 64 * 64;
+    total += (bytes_of(linear->matrix) + 63) / 64 * 64;
   }
   if (total == 0) return Status::Ok();
   try {
@@ -153,9 +168,15 @@ Status Model::PackWeights() {
   ThreadPool pool(PhysicalCoreCount());
   for (size_t i = 0; i < linears.size(); ++i) {
     kernels::Matrix& m = linears[i]->matrix;
-    const size_t bytes = k.packed_bytes(m.dtype, m.rows, m.cols);
+    const size_t bytes = bytes_of(m);
     if (bytes == 0) continue;
     uint8_t* out = packed_.data() + offsets[i];
+    packed_bytes_ += bytes;
+    if (k.packed_bytes(m.dtype, m.rows, m.cols) == 0) {
+      std::memcpy(out, m.data, bytes);
+      m.data = out;
+      continue;
+    }
     const int64_t groups = (m.rows + k.row_block - 1) / k.row_block;
     pool.ParallelFor(groups, [&](int64_t g0, int64_t g1, int) {
       k.pack(m.dtype, m.data, m.row_bytes, m.rows, m.cols, g0 * k.row_block,
@@ -163,7 +184,6 @@ Status Model::PackWeights() {
     });
     m.data = out;
     m.packed = true;
-    packed_bytes_ += bytes;
   }
   return Status::Ok();
 }

@@ -10,66 +10,30 @@
 
 #include "slimlm/formats/gguf.h"
 #include "slimlm/model/context.h"
+#include "slimlm/quant/activation_stats.h"
 #include "slimlm/tensor/half.h"
 #include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm::quant {
 namespace {
 
-// Sums x^2 per input channel of each matrix the forward pass multiplies.
-class Collector : public ActivationObserver {
- public:
-  explicit Collector(const Model& model) {
-    for (size_t i = 0; i < model.layers().size(); ++i) {
-      const LayerWeights& l = model.layers()[i];
-      const std::pair<const Linear*, const char*> named[] = {
-          {&l.wq, "attn_q"},      {&l.wk, "attn_k"},       {&l.wv, "attn_v"},
-          {&l.wo, "attn_output"}, {&l.w_gate, "ffn_gate"}, {&l.w_up, "ffn_up"},
-          {&l.w_down, "ffn_down"}};
-      for (const auto& [linear, suffix] : named) {
-        Add(linear, fmt::format("blk.{}.{}.weight", i, suffix));
-      }
+// Watches every matrix the forward pass multiplies, under its tensor name.
+void WatchAll(const Model& model, ActivationStatistics* stats) {
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    const LayerWeights& l = model.layers()[i];
+    const std::pair<const Linear*, const char*> named[] = {
+        {&l.wq, "attn_q"},      {&l.wk, "attn_k"},       {&l.wv, "attn_v"},
+        {&l.wo, "attn_output"}, {&l.w_gate, "ffn_gate"}, {&l.w_up, "ffn_up"},
+        {&l.w_down, "ffn_down"}};
+    for (const auto& [linear, suffix] : named) {
+      stats->Watch(*linear, fmt::format("blk.{}.{}.weight", i, suffix), false);
     }
-    Add(&model.output(),
-        model.store().Find("output.weight") != nullptr ? "output.weight" : "token_embd.weight");
   }
-
-  void Observe(const Linear& w, const float* x, int64_t n_tokens) override {
-    auto it = sums_.find(&w);
-    if (it == sums_.end()) return;
-    Sum& s = it->second;
-    const int64_t cols = static_cast<int64_t>(s.x2.size());
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const float* row = x + t * cols;
-      for (int64_t c = 0; c < cols; ++c) s.x2[c] += static_cast<double>(row[c]) * row[c];
-    }
-    s.tokens += n_tokens;
-  }
-
-  ImportanceStats Result() const {
-    ImportanceStats stats;
-    for (const auto& [linear, s] : sums_) {
-      std::vector<float>& mean = stats.mean_x2[s.name];
-      mean.resize(s.x2.size());
-      for (size_t c = 0; c < s.x2.size(); ++c) {
-        mean[c] = s.tokens > 0 ? static_cast<float>(s.x2[c] / static_cast<double>(s.tokens)) : 0;
-      }
-      stats.tokens = std::max(stats.tokens, s.tokens);
-    }
-    return stats;
-  }
-
- private:
-  struct Sum {
-    std::string name;
-    std::vector<double> x2;
-    int64_t tokens = 0;
-  };
-  void Add(const Linear* linear, std::string name) {
-    sums_[linear] = Sum{std::move(name), std::vector<double>(linear->matrix.cols, 0.0), 0};
-  }
-  std::map<const Linear*, Sum> sums_;
-};
+  stats->Watch(
+      model.output(),
+      model.store().Find("output.weight") != nullptr ? "output.weight" : "token_embd.weight",
+      false);
+}
 
 // The weighted error of one block quantized with scale d (as stored, f16), and its codes.
 template <bool kQ4>
@@ -145,28 +109,19 @@ const std::vector<float>* ImportanceStats::Find(const std::string& name) const {
 Result<ImportanceStats> CollectImportance(const Model& model, std::span<const int32_t> tokens,
                                           const CalibrationOptions& options,
                                           FunctionRef<void(int64_t, int64_t)> progress) {
-  const int64_t n_ctx = options.n_ctx;
-  if (n_ctx < 2) return InvalidArgumentError("calibration chunks need at least 2 tokens");
-  const int64_t whole = static_cast<int64_t>(tokens.size()) / n_ctx;
-  if (whole < 1) {
-    return InvalidArgumentError(
-        "the calibration text has {} tokens, shorter than one context of {}", tokens.size(), n_ctx);
+  ActivationStatistics collector;
+  WatchAll(model, &collector);
+  SLIMLM_RETURN_IF_ERROR(RunCalibration(model, tokens, options, &collector, progress).status());
+  ImportanceStats stats;
+  for (const auto& [linear, e] : collector.entries()) {
+    std::vector<float>& mean = stats.mean_x2[e.name];
+    mean.resize(e.x2.size());
+    for (size_t c = 0; c < e.x2.size(); ++c) {
+      mean[c] = e.tokens > 0 ? static_cast<float>(e.x2[c] / static_cast<double>(e.tokens)) : 0;
+    }
+    stats.tokens = std::max(stats.tokens, e.tokens);
   }
-  const int64_t chunks = options.max_chunks > 0 ? std::min(whole, options.max_chunks) : whole;
-  Collector collector(model);
-  ContextOptions o;
-  o.n_ctx = n_ctx;
-  o.n_threads = options.n_threads;
-  o.observer = &collector;
-  SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx, Context::Create(model, o));
-  progress(0, chunks);
-  for (int64_t c = 0; c < chunks; ++c) {
-    ctx->Reset();
-    SLIMLM_RETURN_IF_ERROR(
-        ctx->Eval(tokens.subspan(static_cast<size_t>(c * n_ctx), static_cast<size_t>(n_ctx))));
-    progress(c + 1, chunks);
-  }
-  return collector.Result();
+  return stats;
 }
 
 Status SaveImportance(const ImportanceStats& stats, const std::string& path) {

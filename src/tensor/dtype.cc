@@ -18,9 +18,11 @@ constexpr DTypeTraits kQ4_0Traits{"q4_0", kQ4_0BlockSize, sizeof(BlockQ4_0), tru
 
 constexpr DTypeTraits kQ4_KTraits{"q4_k", kQK_K, sizeof(BlockQ4_K), true};
 constexpr DTypeTraits kQ6_KTraits{"q6_k", kQK_K, sizeof(BlockQ6_K), true};
+// Not quantized: see DTypeTraits::quantized.
+constexpr DTypeTraits kF16NMTraits{"f16_nm", kF16NMBlockSize, sizeof(BlockF16NM), false};
 
 constexpr DType kAllTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
-                               DType::kQ4_0, DType::kQ4_K, DType::kQ6_K};
+                               DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kF16NM};
 
 }  // namespace
 
@@ -40,6 +42,8 @@ const DTypeTraits& Traits(DType type) {
       return kQ4_KTraits;
     case DType::kQ6_K:
       return kQ6_KTraits;
+    case DType::kF16NM:
+      return kF16NMTraits;
   }
   SLIMLM_CHECK(false) << "unknown dtype " << static_cast<uint32_t>(type);
   return kF32Traits;

@@ -100,6 +100,9 @@ void RowToF32(DType type, const void* row, float* out, int64_t n) {
     case DType::kQ6_K:
       DequantizeRowQ6_KRef(static_cast<const BlockQ6_K*>(row), out, n);
       return;
+    case DType::kF16NM:
+      ExpandRowF16NMRef(static_cast<const BlockF16NM*>(row), out, n);
+      return;
   }
   SLIMLM_CHECK(false) << "RowToF32: unhandled dtype";
 }
@@ -130,6 +133,9 @@ void RowFromF32(DType type, const float* row, void* out, int64_t n) {
       return;
     case DType::kQ6_K:
       QuantizeRowQ6_KRef(row, static_cast<BlockQ6_K*>(out), n);
+      return;
+    case DType::kF16NM:
+      CompressRowF16NMRef(row, static_cast<BlockF16NM*>(out), n);
       return;
   }
   SLIMLM_CHECK(false) << "RowFromF32: unhandled dtype";

@@ -6,9 +6,11 @@ namespace slimlm::tools {
 
 const std::vector<CommandSpec>& AllCommands() {
   static const std::vector<CommandSpec> commands = {
-      RunCommand(),  InfoCommand(),           TokenizeCommand(), ConvertCommand(),
-      InitCommand(), BenchCommand(),          HwCommand(),       QuantizeCommand(),
-      EvalCommand(), TrainTokenizerCommand(), TrainCommand(),    DistillCommand(),
+      RunCommand(),     InfoCommand(),           TokenizeCommand(),
+      ConvertCommand(), InitCommand(),           BenchCommand(),
+      HwCommand(),      QuantizeCommand(),       PruneCommand(),
+      EvalCommand(),    TrainTokenizerCommand(), TrainCommand(),
+      DistillCommand(),
   };
   return commands;
 }

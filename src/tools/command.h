@@ -44,6 +44,7 @@ CommandSpec HwCommand();
 CommandSpec BenchCommand();
 CommandSpec EvalCommand();
 CommandSpec QuantizeCommand();
+CommandSpec PruneCommand();
 CommandSpec TrainTokenizerCommand();
 CommandSpec TrainCommand();
 CommandSpec DistillCommand();

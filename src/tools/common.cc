@@ -52,6 +52,16 @@ Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,
   return model;
 }
 
+void AddCalibrationOptions(CLI::App* app, CalibrationArgs* args, const std::string& what) {
+  app->add_option("--calib", args->text, what);
+  app->add_option("--calib-ctx", args->ctx, "Tokens per calibration chunk")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20))
+      ->capture_default_str();
+  app->add_option("--calib-chunks", args->chunks, "Calibration chunks at most (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
 Status CheckWritable(const std::string& path) {
   // The writer's temporary file is removed when it goes out of scope uncommitted.
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> probe, AtomicFileWriter::Create(path));

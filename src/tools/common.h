@@ -35,6 +35,15 @@ Result<DType> ParseKvType(const std::string& name);
 // permission), so that a long job does not find out at its end. Leaves nothing behind.
 Status CheckWritable(const std::string& path);
 
+// Calibration text and how much of it to run (quantize, prune).
+struct CalibrationArgs {
+  std::string text;  // Path; empty: none.
+  int64_t ctx = 512;
+  int64_t chunks = 100;
+};
+// Declares --calib FILE (described by `what`), --calib-ctx N and --calib-chunks N.
+void AddCalibrationOptions(CLI::App* app, CalibrationArgs* args, const std::string& what);
+
 // "1.23 MiB", "4.00 GiB".
 std::string FormatBytes(double bytes);
 

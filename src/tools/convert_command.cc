@@ -65,7 +65,7 @@ Status Convert(const ConvertArgs& args) {
   std::optional<DType> type;
   if (!args.type.empty()) {
     type = ParseDType(args.type);
-    if (!type || Traits(*type).quantized) {
+    if (type != DType::kF32 && type != DType::kF16 && type != DType::kBF16) {
       return InvalidArgumentError(
           "--type '{}' is not one of f32, f16, bf16 (quantized types "
           "come from 'slimlm quantize')",

@@ -2,10 +2,13 @@
 #include <sys/stat.h>
 #include <map>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "slimlm/tensor/quant_blocks.h"
 #include "tools/command.h"
 #include "tools/common.h"
 
@@ -35,6 +38,38 @@ uint64_t DiskBytes(const std::string& path) {
   return total;
 }
 
+// Exact zeros among the tensor's weights (as the kernels see them: expanded, dequantized).
+int64_t CountZeros(const StoredTensor& t) {
+  const int64_t cols = t.shape.Cols();
+  const int64_t rows = cols > 0 ? t.shape.NumElements() / cols : 0;
+  const size_t row_bytes = RowBytes(t.dtype, cols);
+  std::vector<float> row(static_cast<size_t>(cols));
+  int64_t zeros = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    RowToF32(t.dtype, t.data + r * row_bytes, row.data(), cols);
+    for (float v : row) zeros += v == 0.0f ? 1 : 0;
+  }
+  return zeros;
+}
+
+bool IsBlockMatrix(const StoredTensor& t) {
+  return t.name.starts_with("blk.") && t.shape.rank() == 2;
+}
+
+// What pruning did to the model, from its metadata; empty when it was not pruned.
+std::string PruneSummary(const Metadata& md) {
+  std::optional<std::string> method = md.GetString("slimlm.prune.method");
+  if (!method) return "";
+  if (*method == "structured") {
+    std::string s = "structured " + md.GetString("slimlm.prune.structured").value_or("");
+    if (auto layers = md.GetString("slimlm.prune.removed_layers"))
+      s += " (removed layers " + *layers + ")";
+    return s;
+  }
+  return *method + " " + md.GetString("slimlm.prune.pattern").value_or("") +
+         fmt::format(" at sparsity {:g}", md.GetDouble("slimlm.prune.sparsity").value_or(0));
+}
+
 Status Info(const InfoArgs& args) {
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, args.tokenizer, false));
   const ModelConfig& c = model->config();
@@ -61,6 +96,24 @@ Status Info(const InfoArgs& args) {
     s.elements += t.shape.NumElements();
     s.bytes += t.nbytes;
   }
+  // Sparsity: per tensor when listing them; over the block matrices for a pruned model.
+  const std::string pruned = PruneSummary(model->store().metadata());
+  std::map<std::string, int64_t> zeros;
+  int64_t block_zeros = 0, block_elements = 0;
+  if (args.tensors || !pruned.empty()) {
+    for (const StoredTensor& t : model->store().tensors()) {
+      if (!args.tensors && !IsBlockMatrix(t)) continue;
+      const int64_t z = CountZeros(t);
+      zeros[t.name] = z;
+      if (IsBlockMatrix(t)) {
+        block_zeros += z;
+        block_elements += t.shape.NumElements();
+      }
+    }
+  }
+  auto fraction = [](int64_t part, int64_t whole) {
+    return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+  };
   const Tokenizer* tok = model->tokenizer();
   const double weight_bytes = static_cast<double>(model->WeightBytes());
   const double bits_per_weight = 8.0 * weight_bytes / static_cast<double>(model->ParameterCount());
@@ -96,13 +149,20 @@ Status Info(const InfoArgs& args) {
                                            {"eos", tok->eos_id()}}
                           : nlohmann::json(nullptr)},
         {"random_weights", HasRandomWeights(*model)}};
+    if (!pruned.empty()) {
+      out["pruned"] = pruned;
+      out["block_sparsity"] = fraction(block_zeros, block_elements);
+    }
     if (args.tensors) {
       nlohmann::json list = nlohmann::json::array();
       for (const StoredTensor& t : model->store().tensors()) {
         std::vector<int64_t> dims;
         for (int i = 0; i < t.shape.rank(); ++i) dims.push_back(t.shape[i]);
-        list.push_back(
-            {{"name", t.name}, {"type", DTypeName(t.dtype)}, {"shape", dims}, {"bytes", t.nbytes}});
+        list.push_back({{"name", t.name},
+                        {"type", DTypeName(t.dtype)},
+                        {"shape", dims},
+                        {"bytes", t.nbytes},
+                        {"sparsity", fraction(zeros[t.name], t.shape.NumElements())}});
       }
       out["tensors"] = list;
     }
@@ -137,6 +197,10 @@ Status Info(const InfoArgs& args) {
     fmt::print("  {:<6} {:>4} tensors {:>14} elements {:>12}\n", name, s.tensors, s.elements,
                FormatBytes(static_cast<double>(s.bytes)));
   }
+  if (!pruned.empty()) {
+    fmt::print("pruned        {}: {:.2f}% of the block matrices' weights are zero\n", pruned,
+               100.0 * fraction(block_zeros, block_elements));
+  }
   fmt::print("KV cache      {} at context {} x batch {} ({})\n", FormatBytes(kv_bytes), ctx,
              args.batch, DTypeName(kv_type));
   fmt::print("memory        {} for weights + KV cache\n", FormatBytes(weight_bytes + kv_bytes));
@@ -147,10 +211,12 @@ Status Info(const InfoArgs& args) {
     fmt::print("tokenizer     none\n");
   }
   if (args.tensors) {
-    fmt::print("\n{:<36} {:<6} {:<16} {}\n", "tensor", "type", "shape", "bytes");
+    fmt::print("\n{:<36} {:<6} {:<16} {:>12} {:>8}\n", "tensor", "type", "shape", "bytes",
+               "sparsity");
     for (const StoredTensor& t : model->store().tensors()) {
-      fmt::print("{:<36} {:<6} {:<16} {}\n", t.name, DTypeName(t.dtype), t.shape.ToString(),
-                 t.nbytes);
+      fmt::print("{:<36} {:<6} {:<16} {:>12} {:>7.2f}%\n", t.name, DTypeName(t.dtype),
+                 t.shape.ToString(), t.nbytes,
+                 100.0 * fraction(zeros[t.name], t.shape.NumElements()));
     }
   }
   return Status::Ok();

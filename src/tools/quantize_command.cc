@@ -29,34 +29,32 @@ struct QuantizeArgs {
   std::string tokenizer;
   bool allow_requantize = false;
   int threads = 0;
-  std::string calib;  // Calibration text.
-  int64_t calib_ctx = 512;
-  int64_t calib_chunks = 100;
+  CalibrationArgs calib;
   std::string save_stats;  // Where to save the statistics collected from --calib.
   std::string stats;       // Statistics saved by an earlier --save-stats.
 };
 
 // The importance statistics of --calib (collected now) or --stats (read), or none.
 Result<std::optional<quant::ImportanceStats>> Importance(const QuantizeArgs& args) {
-  if (!args.calib.empty() && !args.stats.empty()) {
+  if (!args.calib.text.empty() && !args.stats.empty()) {
     return InvalidArgumentError("--calib and --stats: give one (statistics are collected or read)");
   }
-  if (!args.save_stats.empty() && args.calib.empty()) {
+  if (!args.save_stats.empty() && args.calib.text.empty()) {
     return InvalidArgumentError("--save-stats needs --calib: there is nothing to save");
   }
   if (!args.stats.empty()) {
     SLIMLM_ASSIGN_OR_RETURN(quant::ImportanceStats stats, quant::LoadImportance(args.stats));
     return std::optional<quant::ImportanceStats>(std::move(stats));
   }
-  if (args.calib.empty()) return std::optional<quant::ImportanceStats>();
-  SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.calib));
+  if (args.calib.text.empty()) return std::optional<quant::ImportanceStats>();
+  SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(args.calib.text));
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.in, args.tokenizer, true));
   SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, eval::TokenizeText(*model, text));
   quant::CalibrationOptions options;
-  options.n_ctx = args.calib_ctx;
+  options.n_ctx = args.calib.ctx;
   const int64_t trained = model->config().context_length;
   if (trained > 0 && options.n_ctx > trained) options.n_ctx = trained;
-  options.max_chunks = args.calib_chunks;
+  options.max_chunks = args.calib.chunks;
   options.n_threads = ResolveThreads(args.threads);
   Result<quant::ImportanceStats> stats = [&] {
     std::optional<Progress> progress;
@@ -65,11 +63,11 @@ Result<std::optional<quant::ImportanceStats>> Importance(const QuantizeArgs& arg
       progress->Update(done);
     });
   }();
-  if (!stats.ok()) return stats.status().WithContext(args.calib);
-  stats->source = args.calib;
+  if (!stats.ok()) return stats.status().WithContext(args.calib.text);
+  stats->source = args.calib.text;
   stats->source_hash = HashBytes(text.data(), text.size());
-  fmt::print(stderr, "calibration: {} tokens of {} in chunks of {}\n", stats->tokens, args.calib,
-             options.n_ctx);
+  fmt::print(stderr, "calibration: {} tokens of {} in chunks of {}\n", stats->tokens,
+             args.calib.text, options.n_ctx);
   if (!args.save_stats.empty()) {
     SLIMLM_RETURN_IF_ERROR(quant::SaveImportance(*stats, args.save_stats));
     fmt::print(stderr, "saved the statistics to {}\n", args.save_stats);
@@ -151,15 +149,9 @@ CommandSpec QuantizeCommand() {
                         "repeatable), e.g. 'blk\\.0\\..*=q8_0'");
         app->add_flag("--allow-requantize", args->allow_requantize,
                       "Accept already quantized matrices as input");
-        app->add_option("--calib", args->calib,
-                        "Calibration text: collect importance statistics and choose the "
-                        "quantized blocks' scales to minimize the activation-weighted error");
-        app->add_option("--calib-ctx", args->calib_ctx, "Tokens per calibration chunk")
-            ->check(CLI::Range(int64_t{2}, int64_t{1} << 20))
-            ->capture_default_str();
-        app->add_option("--calib-chunks", args->calib_chunks, "Calibration chunks at most (0: all)")
-            ->check(CLI::NonNegativeNumber)
-            ->capture_default_str();
+        AddCalibrationOptions(app, &args->calib,
+                              "Calibration text: collect importance statistics and choose the "
+                              "quantized blocks' scales to minimize the activation-weighted error");
         app->add_option("--save-stats", args->save_stats,
                         "Save the statistics collected from --calib (GGUF)");
         app->add_option("--stats", args->stats, "Use statistics saved by --save-stats");

@@ -174,7 +174,7 @@ TEST_P(MatMulTest, EveryPathMatchesReferenceOnOddShapes) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatMulTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
-                                           DType::kQ4_0, DType::kQ4_K, DType::kQ6_K),
+                                           DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kF16NM),
                          [](const auto& param_info) {
                            return std::string(DTypeName(param_info.param));
                          });

@@ -72,7 +72,8 @@ struct KernelTable {
   // Rows per packed group; callers split output rows across threads in multiples of it.
   int64_t row_block = 1;
   // Bytes of a (rows, cols) matrix of `dtype` in this path's packed layout; 0 when the path
-  // multiplies the file layout as it is.
+  // multiplies the file layout as it is (always so for f16_nm, in every path: matmul takes it
+  // with Matrix::packed false while other types of the same path are packed).
   size_t (*packed_bytes)(DType dtype, int64_t rows, int64_t cols) = nullptr;
   // Packs the groups of rows [r0, r1) (r0 a multiple of row_block) of a file-layout matrix
   // w: (rows, cols), rows w_row_bytes apart, into out (packed_bytes bytes, shared by all calls).
@@ -81,7 +82,7 @@ struct KernelTable {
   // Bytes of one activation row of k elements prepared for weights of `weight` type.
   size_t (*activation_row_bytes)(DType weight, int64_t k) = nullptr;
   // Prepares x: (k,) f32 for a product with weights of `weight` type (quantized weights take
-  // activations quantized to 8 bits per 32-element block).
+  // activations quantized to 8 bits per 32-element block; the others, f16_nm included, f32).
   void (*convert_activation)(DType weight, const float* x, void* out, int64_t k) = nullptr;
   // For output rows r in [r0, r1) (r0 a multiple of row_block) and tokens t in [0, n_tokens):
   //   x: n_tokens activation rows, x_row_bytes apart

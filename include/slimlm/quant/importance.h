@@ -15,6 +15,7 @@
 #include "slimlm/core/function_ref.h"
 #include "slimlm/core/status.h"
 #include "slimlm/model/model.h"
+#include "slimlm/quant/activation_stats.h"
 
 namespace slimlm::quant {
 
@@ -26,12 +27,6 @@ struct ImportanceStats {
   uint64_t source_hash = 0;  // and the hash of its bytes (core/hash.h).
 
   const std::vector<float>* Find(const std::string& name) const;
-};
-
-struct CalibrationOptions {
-  int64_t n_ctx = 512;     // Tokens per chunk of calibration text.
-  int64_t max_chunks = 0;  // 0: all whole chunks.
-  int n_threads = 0;
 };
 
 // Runs the model over the tokenized calibration text in chunks and collects the statistics.

@@ -2,7 +2,8 @@
 //
 // Quantized types store rows as a sequence of fixed-size blocks; a row's length must be a
 // multiple of the block size. The numeric values equal GGML's type ids, so a GGUF file's type
-// field converts with a cast after IsKnownDType().
+// field converts with a cast after IsKnownDType(); ids from 1000 on are slimlm's own (files with
+// them load in slimlm only).
 #ifndef SLIMLM_TENSOR_DTYPE_H_
 #define SLIMLM_TENSOR_DTYPE_H_
 
@@ -21,12 +22,18 @@ enum class DType : uint32_t {
   kQ4_K = 12,
   kQ6_K = 14,
   kBF16 = 30,
+  // 50% N:M-sparse f16 (slimlm only, not a GGML type): per 32 elements a keep mask and the 16 kept
+  // values (BlockF16NM in quant_blocks.h).
+  kF16NM = 1001,
 };
 
 struct DTypeTraits {
   std::string_view name;  // "f32", "q4_0", ... (as llama.cpp spells them, lower case)
   int block_size;         // Elements per block (1 for plain types).
   int block_bytes;        // Bytes per block.
+  // True for the types whose matrix products take activations quantized to 8 bits (q8_0, q4_0,
+  // q4_k, q6_k) and whose values are rounded to a grid of few levels. f16_nm is a block type
+  // but not quantized: its values are f16 and its products take f32 activations.
   bool quantized;
 };
 

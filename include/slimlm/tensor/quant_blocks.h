@@ -59,6 +59,22 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ6_K) == 210, "q6_k block must match GGUF");
 
+// 50% N:M-sparse f16 (slimlm's own type, id 1001): 32 weights of which exactly 4 of every
+// aligned group of 8 are kept, which covers the 1:2, 2:4 and 4:8 patterns. Bit i of the
+// little-endian mask is set when element i is kept; each of its 4 bytes has exactly 4 bits set.
+// The 16 kept values follow as f16 in increasing position order, so byte g's values are
+// vals[4 g .. 4 g + 3]; elements whose bit is clear are 0. 36 bytes, 9 bits per weight (f16 is
+// 16): a decoded token reads 56% of the bytes of the dense f16 matrix.
+// A mask byte with other than 4 bits set is invalid (see IsF16NMRowValid); kernels never read
+// outside a block whatever its mask, but what they compute from an invalid one is unspecified.
+inline constexpr int kF16NMBlockSize = 32;
+inline constexpr int kF16NMGroup = 8;  // Elements per mask byte, of which half are kept.
+struct BlockF16NM {
+  uint32_t mask;
+  uint16_t vals[kF16NMBlockSize / 2];  // f16 bits
+};
+static_assert(sizeof(BlockF16NM) == 36, "f16_nm block is a 4-byte mask and 16 f16 values");
+
 // Scale and min of sub-block j (0..7) from a q4_k block's 12 packed bytes: the first four
 // sub-blocks keep theirs in the low 6 bits of bytes j and j + 4; the last four keep their low
 // 4 bits in the nibbles of byte j + 4 and their high 2 bits in the top bits of bytes j - 4
@@ -88,9 +104,25 @@ void QuantizeRowQ6_KRef(const float* x, BlockQ6_K* y, int64_t n, const float* im
 void DequantizeRowQ4_KRef(const BlockQ4_K* x, float* y, int64_t n);
 void DequantizeRowQ6_KRef(const BlockQ6_K* x, float* y, int64_t n);
 
+// x: (n,) f32 -> y: n / 32 f16_nm blocks; n must be a multiple of 32. In each aligned group of 8
+// the nonzero elements are kept; a group with fewer than 4 keeps its first zero positions too
+// (stored as zeros). A group with more than 4 nonzeros keeps the 4 of largest magnitude (the
+// earlier position on ties) and DROPS THE OTHERS: callers are expected to pass rows pruned to an
+// N:M pattern with N/M <= 1/2, which IsRowNMHalfSparse checks.
+void CompressRowF16NMRef(const float* x, BlockF16NM* y, int64_t n);
+// x: n / 32 f16_nm blocks -> y: (n,) f32, zeros where the mask is clear.
+void ExpandRowF16NMRef(const BlockF16NM* x, float* y, int64_t n);
+// True when every aligned group of 8 of x: (n,) has at most 4 nonzeros (a shorter last group
+// too), so that f16_nm stores the row without dropping any weight.
+bool IsRowNMHalfSparse(const float* x, int64_t n);
+// True when every mask byte of the n / 32 blocks at x has exactly 4 bits set (for data read
+// from a file, before kernels multiply it).
+bool IsF16NMRowValid(const BlockF16NM* x, int64_t n);
+
 // Converts one row of n elements of any type to f32 (exact for f16 / bf16 / quantized).
 void RowToF32(DType type, const void* row, float* out, int64_t n);
-// Converts one row of n f32 values to any type (rounding / quantizing as the type requires).
+// Converts one row of n f32 values to any type (rounding / quantizing as the type requires;
+// f16_nm as CompressRowF16NMRef does, which drops weights of rows that are not N:M-sparse).
 void RowFromF32(DType type, const float* row, void* out, int64_t n);
 
 }  // namespace slimlm

@@ -8,7 +8,7 @@
 // products into each 32-bit lane: one 16-byte load of a quad holds 4 bytes of 4 rows, and the
 // activation's 4 bytes are broadcast to every lane. K-quants (q4_k, q6_k) take the same sdot on
 // their q4_0-style code records and apply the sub-block scales per 32-column block, as the
-// reference does.
+// reference does. f16_nm weights (no packed form) go to the scalar reference.
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -21,6 +21,7 @@
 #include "kernels/packed/int8_activations.h"
 #include "kernels/packed/matmul_schedule.h"
 #include "kernels/packed/packed_layout.h"
+#include "kernels/ref/ref_kernels.h"
 #include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm::kernels::neon {
@@ -426,6 +427,12 @@ struct Path {
   static void KQuantMatMul(const Matrix& w, const uint8_t* x, size_t x_row_bytes, float* y,
                            int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
     neon::KQuantMatMul(w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
+  }
+  // f16_nm weights go to the scalar reference: a NEON version (vtbl to expand each mask byte's
+  // 4 values) is left for when an ARM machine can measure it.
+  static void SparseMatMul(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy,
+                           int64_t n_tokens, int64_t r0, int64_t r1) {
+    ref::MatMul(w, x, static_cast<size_t>(x_stride) * sizeof(float), y, ldy, n_tokens, r0, r1);
   }
 };
 

@@ -7,6 +7,8 @@
 //     TT tokens from t0 over row groups [g, g + G), every row one sequential sum;
 //   Int8MatMul(q4, w, x, x_row_bytes, y, ldy, n_tokens, r0, r1): q4_0 (q4) or q8_0 weights;
 //   KQuantMatMul(w, x, x_row_bytes, y, ldy, n_tokens, r0, r1): q4_k or q6_k weights (w.dtype).
+//   SparseMatMul(w, x, x_stride, y, ldy, n_tokens, r0, r1): f16_nm weights in the file layout
+//     (w.packed false: the type has no packed form), f32 activations.
 // Quantized weights take the int8 activation rows of int8_activations.h.
 #ifndef SLIMLM_KERNELS_PACKED_MATMUL_SCHEDULE_H_
 #define SLIMLM_KERNELS_PACKED_MATMUL_SCHEDULE_H_
@@ -73,6 +75,8 @@ void MatMulByPath(const Matrix& w, const void* x, size_t x_row_bytes, float* y, 
     case DType::kQ6_K:
       return Path::KQuantMatMul(w, static_cast<const uint8_t*>(x), x_row_bytes, y, ldy, n_tokens,
                                 r0, r1);
+    case DType::kF16NM:
+      return Path::SparseMatMul(w, xf, x_stride, y, ldy, n_tokens, r0, r1);
   }
 }
 

@@ -180,6 +180,8 @@ size_t GroupBytes(DType dtype, int64_t cols) {
       return static_cast<size_t>(cols / kQK_K) * kQ4KRecord;
     case DType::kQ6_K:
       return static_cast<size_t>(cols / kQK_K) * kQ6KRecord;
+    case DType::kF16NM:
+      return 0;  // Multiplied in the file layout.
   }
   return 0;
 }
@@ -213,6 +215,8 @@ void Pack(DType dtype, Int8Form form, const void* w, size_t w_row_bytes, int64_t
       case DType::kQ6_K:
         PackQ6KGroup(src, w_row_bytes, rows, cols, g, dst);
         break;
+      case DType::kF16NM:
+        return;  // No packed form (PackedBytes is 0).
     }
   }
 }

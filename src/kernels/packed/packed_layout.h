@@ -31,6 +31,8 @@
 //   cost a cache miss per record that the sequential prefetch does not cover.
 //   Both are as large as the file's blocks (q4_k: 2.8% more, the 6-bit scales unpacked to bytes).
 // The packed matrix is as large as the file's (f16 scales kept), so decoding reads no more bytes.
+// f16_nm (50% N:M-sparse f16) has no packed form: the paths multiply its file layout, whose
+// blocks already put a row's kept values next to each other (PackedBytes is 0).
 #ifndef SLIMLM_KERNELS_PACKED_PACKED_LAYOUT_H_
 #define SLIMLM_KERNELS_PACKED_PACKED_LAYOUT_H_
 

@@ -2,6 +2,7 @@
 // integer dot product of GGML's q8_0 activations (sum of int8 * int8 per block, scaled by both
 // block scales), so fast paths and llama.cpp compute the same thing. K-quant weights take the
 // same per-32 activations (llama.cpp uses one scale per 256; per 32 is at least as precise).
+// f16_nm weights (50% N:M-sparse) take f32 activations like the float types.
 #include <cstring>
 
 #include "kernels/ref/ref_kernels.h"
@@ -165,6 +166,28 @@ void MatMulQ6_K(const void* w, size_t w_row_bytes, const void* x, size_t x_row_b
                 });
 }
 
+// f16_nm: each block expanded to its 32 f32 values (zeros where the mask is clear), then the
+// f32 product in index order: the dense product of the expanded row, whose zero terms leave an
+// f32 sum unchanged (for finite activations).
+void MatMulF16NM(const void* w, size_t w_row_bytes, const void* x, size_t x_row_bytes, int64_t k,
+                 float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
+  const int64_t n_blocks = k / kF16NMBlockSize;
+  ForEachOutput(w, w_row_bytes, x, x_row_bytes, y, ldy, n_tokens, r0, r1,
+                [n_blocks](const uint8_t* wr, const uint8_t* xr) {
+                  const float* b = reinterpret_cast<const float*>(xr);
+                  float sum = 0.0f;
+                  for (int64_t j = 0; j < n_blocks; ++j) {
+                    BlockF16NM block;
+                    std::memcpy(&block, wr + j * sizeof(BlockF16NM), sizeof(block));
+                    float a[kF16NMBlockSize];
+                    ExpandRowF16NMRef(&block, a, kF16NMBlockSize);
+                    const float* xb = b + j * kF16NMBlockSize;
+                    for (int i = 0; i < kF16NMBlockSize; ++i) sum += a[i] * xb[i];
+                  }
+                  return sum;
+                });
+}
+
 }  // namespace
 
 size_t ActivationRowBytes(DType weight, int64_t k) {
@@ -204,6 +227,9 @@ void MatMul(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_
       break;
     case DType::kQ6_K:
       fn = MatMulQ6_K;
+      break;
+    case DType::kF16NM:
+      fn = MatMulF16NM;
       break;
   }
   fn(w.data, w.row_bytes, x, x_row_bytes, w.cols, y, ldy, n_tokens, r0, r1);

@@ -21,6 +21,10 @@ size_t ActivationRowBytes(DType weight, int64_t k);
 void ConvertActivation(DType weight, const float* x, void* out, int64_t k);
 void MatMul(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_t ldy,
             int64_t n_tokens, int64_t r0, int64_t r1);
+// f16_nm weights in the file layout times f32 activations x: n_tokens rows, x_stride floats
+// apart (sparse_matmul_avx512.cc); MatMul's contract otherwise.
+void SparseMatMul(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy,
+                  int64_t n_tokens, int64_t r0, int64_t r1);
 }  // namespace avx512
 
 namespace avx2 {
@@ -33,6 +37,10 @@ size_t ActivationRowBytes(DType weight, int64_t k);
 void ConvertActivation(DType weight, const float* x, void* out, int64_t k);
 void MatMul(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_t ldy,
             int64_t n_tokens, int64_t r0, int64_t r1);
+// f16_nm weights in the file layout times f32 activations x: n_tokens rows, x_stride floats
+// apart (sparse_matmul_avx2.cc); MatMul's contract otherwise.
+void SparseMatMul(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy,
+                  int64_t n_tokens, int64_t r0, int64_t r1);
 }  // namespace avx2
 
 }  // namespace slimlm::kernels

@@ -426,6 +426,10 @@ struct Path {
                            int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
     avx2::KQuantMatMul(w, x, x_row_bytes, y, ldy, n_tokens, r0, r1);
   }
+  static void SparseMatMul(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy,
+                           int64_t n_tokens, int64_t r0, int64_t r1) {
+    avx2::SparseMatMul(w, x, x_stride, y, ldy, n_tokens, r0, r1);
+  }
 };
 
 }  // namespace
