@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cmath>
+#include <map>
 #include <memory>
 
 #include <fmt/core.h>
@@ -16,15 +17,6 @@ namespace {
 
 constexpr std::array<const char*, 7> kMatrixSuffixes = {
     "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-
-// Layer of a "blk.N.*" tensor name; -1 for others.
-int64_t LayerOf(std::string_view name) {
-  if (!name.starts_with("blk.")) return -1;
-  int64_t layer = 0;
-  size_t i = 4;
-  for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) layer = layer * 10 + name[i] - '0';
-  return i > 4 && i < name.size() && name[i] == '.' ? layer : -1;
-}
 
 // The product whose input a matrix multiplies: q, k and v share the attention input, gate and up
 // the FFN input, so their statistics are collected once.
@@ -52,9 +44,11 @@ Result<quant::ActivationStatistics> MeasureLayer(const WeightStore& store, int64
   return stats;
 }
 
-// Prunes w: (rows, cols) by the method, given its input statistics (null for magnitude).
+// Prunes w: (rows, cols) by the method, given its input statistics (null for magnitude) and,
+// for SparseGPT, the factor of their Gram matrix.
 Status PruneMatrix(float* w, int64_t rows, int64_t cols, const PruneOptions& options,
-                   const quant::ActivationStatistics::Entry* input, ThreadPool* pool) {
+                   const quant::ActivationStatistics::Entry* input, const SparseGptFactor* factor,
+                   ThreadPool* pool) {
   const size_t n = static_cast<size_t>(rows * cols);
   switch (options.method) {
     case PruneMethod::kMagnitude: {
@@ -67,7 +61,8 @@ Status PruneMatrix(float* w, int64_t rows, int64_t cols, const PruneOptions& opt
       std::vector<float> norm(static_cast<size_t>(cols)), score(n);
       for (int64_t c = 0; c < cols; ++c) norm[c] = static_cast<float>(std::sqrt(input->x2[c]));
       for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t c = 0; c < cols; ++c) score[r * cols + c] = std::fabs(w[r * cols + c]) * norm[c];
+        for (int64_t c = 0; c < cols; ++c)
+          score[r * cols + c] = std::fabs(w[r * cols + c]) * norm[c];
       }
       PruneByScore(score.data(), rows, cols, options.target, MaskScope::kRow, w);
       return Status::Ok();
@@ -77,7 +72,7 @@ Status PruneMatrix(float* w, int64_t rows, int64_t cols, const PruneOptions& opt
       o.target = options.target;
       o.block_size = options.block_size;
       o.damp = options.damp;
-      return SparseGpt(w, rows, cols, input->gram, o, pool);
+      return SparseGpt(w, rows, *factor, o, pool);
     }
   }
   return InternalError("unknown pruning method");
@@ -102,6 +97,27 @@ std::optional<PruneMethod> ParsePruneMethod(std::string_view name) {
     if (name == PruneMethodName(m)) return m;
   }
   return std::nullopt;
+}
+
+int64_t LayerOf(std::string_view name) {
+  if (!name.starts_with("blk.")) return -1;
+  int64_t layer = 0;
+  size_t i = 4;
+  // At most 9 digits: no model has a billion layers, and the value cannot overflow.
+  for (; i < name.size() && i < 13 && name[i] >= '0' && name[i] <= '9'; ++i) {
+    layer = layer * 10 + (name[i] - '0');
+  }
+  return i > 4 && i < name.size() && name[i] == '.' ? layer : -1;
+}
+
+bool IsPrunableMatrix(std::string_view name) {
+  const int64_t layer = LayerOf(name);
+  if (layer < 0) return false;
+  const std::string_view rest = name.substr(name.find('.', 4) + 1);
+  for (const char* suffix : kMatrixSuffixes) {
+    if (rest == std::string(suffix) + ".weight") return true;
+  }
+  return false;
 }
 
 std::vector<std::string> PrunableMatrices(int64_t layer) {
@@ -151,6 +167,7 @@ Result<PruneReport> PruneModel(WeightStore* store, const PruneOptions& options,
   for (int64_t l = 0; l < config.n_layers; ++l) {
     std::unique_ptr<Model> model;
     std::optional<quant::ActivationStatistics> stats;
+    std::map<const quant::ActivationStatistics::Entry*, SparseGptFactor> factors;
     if (NeedsCalibration(options.method)) {
       auto measured = MeasureLayer(*store, l, options, &model);
       if (!measured.ok()) return measured.status();
@@ -166,11 +183,22 @@ Result<PruneReport> PruneModel(WeightStore* store, const PruneOptions& options,
         RowToF32(t->dtype, t->data + r * row_bytes, w.data() + r * cols, cols);
       }
       const quant::ActivationStatistics::Entry* input =
-          stats ? stats->Find(InputOwner(model->layers()[static_cast<size_t>(l)],
-                                         kMatrixSuffixes[i]))
-                : nullptr;
+          stats
+              ? stats->Find(InputOwner(model->layers()[static_cast<size_t>(l)], kMatrixSuffixes[i]))
+              : nullptr;
       if (input != nullptr) report.calib_tokens = input->tokens;
-      Status s = PruneMatrix(w.data(), rows, cols, options, input, &pool);
+      const SparseGptFactor* factor = nullptr;
+      if (options.method == PruneMethod::kSparseGpt) {
+        // One factor per input: q, k and v share theirs, as do gate and up.
+        auto it = factors.find(input);
+        if (it == factors.end()) {
+          auto f = FactorGram(input->gram, cols, options.damp, &pool);
+          if (!f.ok()) return f.status().WithContext(name);
+          it = factors.emplace(input, std::move(*f)).first;
+        }
+        factor = &it->second;
+      }
+      Status s = PruneMatrix(w.data(), rows, cols, options, input, factor, &pool);
       if (!s.ok()) return s.WithContext(name);
       const Shape shape = t->shape;
       uint8_t* out = store->Replace(name, options.output_type, shape);

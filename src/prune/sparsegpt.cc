@@ -15,8 +15,7 @@ void ForRange(ThreadPool* pool, int64_t begin, int64_t n, int64_t work_per_item,
     fn(begin, n);
     return;
   }
-  pool->ParallelFor(n - begin,
-                    [&](int64_t b, int64_t e, int) { fn(begin + b, begin + e); });
+  pool->ParallelFor(n - begin, [&](int64_t b, int64_t e, int) { fn(begin + b, begin + e); });
 }
 
 double Dot(const double* a, const double* b, int64_t n) {
@@ -44,75 +43,85 @@ bool Cholesky(double* a, int64_t n, ThreadPool* pool) {
   return true;
 }
 
-// inv = (L L^T)^-1, from the lower factor L in l.   l, inv: (n, n) row-major.
-void InverseFromCholesky(const double* l, int64_t n, double* inv, ThreadPool* pool) {
-  ForRange(pool, 0, n, n * n, [&](int64_t c0, int64_t c1) {
-    std::vector<double> y(static_cast<size_t>(n));
+// inv = (L L^T)^-1 from the lower factor L, through M = L^-T (upper triangular): row c of M
+// solves L x = e_c, and inv[i][j] = sum over k of M[i][k] M[j][k], so every loop runs along
+// rows.   l, m, inv: (n, n) row-major; l and inv may be the same buffer.
+void InverseFromCholesky(const double* l, int64_t n, double* m, double* inv, ThreadPool* pool) {
+  ForRange(pool, 0, n, n * n / 2, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      // L y = e_c (y is zero before c), then L^T x = y; x is column (and row) c of the inverse.
-      std::fill(y.begin(), y.end(), 0.0);
+      double* x = m + c * n;
+      std::fill(x, x + c, 0.0);
       for (int64_t i = c; i < n; ++i) {
-        double s = i == c ? 1.0 : 0.0;
         const double* row_i = l + i * n;
-        for (int64_t k = c; k < i; ++k) s -= row_i[k] * y[k];
-        y[i] = s / row_i[i];
+        x[i] = ((i == c ? 1.0 : 0.0) - Dot(row_i + c, x + c, i - c)) / row_i[i];
       }
-      for (int64_t i = n - 1; i >= 0; --i) {
-        double s = y[i];
-        for (int64_t k = i + 1; k < n; ++k) s -= l[k * n + i] * y[k];
-        y[i] = s / l[i * n + i];
-      }
-      for (int64_t i = 0; i < n; ++i) inv[c * n + i] = y[i];
     }
   });
-}
-
-// The upper Cholesky factor U (H^-1 = U^T U) of the damped Gram matrix's inverse, as floats.
-// Dead inputs (zero diagonal) get a unit diagonal and their column of w is zeroed.
-Result<std::vector<float>> InverseFactor(std::span<const double> gram, int64_t cols, double damp,
-                                         float* w, int64_t rows, ThreadPool* pool) {
-  const auto n = static_cast<size_t>(cols);
-  std::vector<double> h(gram.begin(), gram.end());
-  double mean_diag = 0;
-  for (int64_t i = 0; i < cols; ++i) {
-    if (h[i * n + i] <= 0.0) {
-      h[i * n + i] = 1.0;
-      for (int64_t r = 0; r < rows; ++r) w[r * cols + i] = 0.0f;
+  ForRange(pool, 0, n, n * n / 3, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t j = i; j < n; ++j) inv[i * n + j] = Dot(m + i * n + j, m + j * n + j, n - j);
     }
-    mean_diag += h[i * n + i];
+  });
+  // Mirror into the lower triangle, which Cholesky reads.
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < i; ++j) inv[i * n + j] = inv[j * n + i];
   }
-  mean_diag /= static_cast<double>(cols);
-  std::vector<double> a(n * n), inv(n * n);
-  // A Gram matrix of fewer tokens than inputs is singular: damping fixes that; more damping is
-  // tried before giving up, as a rounding error can leave a tiny negative pivot.
-  for (double lambda = damp; lambda <= 1.0; lambda = std::max(lambda * 10.0, 1e-4)) {
-    a = h;
-    for (int64_t i = 0; i < cols; ++i) a[i * n + i] += lambda * mean_diag;
-    if (!Cholesky(a.data(), cols, pool)) continue;
-    InverseFromCholesky(a.data(), cols, inv.data(), pool);
-    if (!Cholesky(inv.data(), cols, pool)) continue;
-    std::vector<float> u(n * n, 0.0f);
-    for (int64_t i = 0; i < cols; ++i) {
-      for (int64_t j = i; j < cols; ++j) u[i * n + j] = static_cast<float>(inv[j * n + i]);
-    }
-    return u;
-  }
-  return InvalidArgumentError("the calibration Gram matrix ({} x {}) is not positive definite "
-                              "even with damping; use more calibration text",
-                              cols, cols);
 }
 
 }  // namespace
 
-Status SparseGpt(float* w, int64_t rows, int64_t cols, std::span<const double> gram,
-                 const SparseGptOptions& options, ThreadPool* pool) {
+Result<SparseGptFactor> FactorGram(std::span<const double> gram, int64_t cols, double damp,
+                                   ThreadPool* pool) {
   if (static_cast<int64_t>(gram.size()) != cols * cols) {
     return InvalidArgumentError("SparseGPT: Gram matrix has {} entries, expected {} x {}",
                                 gram.size(), cols, cols);
   }
+  const auto n = static_cast<size_t>(cols);
+  SparseGptFactor f;
+  f.cols = cols;
+  double mean_diag = 0;
+  for (int64_t i = 0; i < cols; ++i) {
+    const double d = gram[i * n + i];
+    if (d <= 0.0) f.dead.push_back(i);
+    mean_diag += d > 0.0 ? d : 1.0;
+  }
+  mean_diag /= static_cast<double>(cols);
+  std::vector<double> a(n * n), m(n * n);
+  // A Gram matrix of fewer tokens than inputs is singular: damping fixes that; more damping is
+  // tried before giving up, as a rounding error can leave a tiny negative pivot.
+  for (double lambda = damp; lambda <= 1.0; lambda = std::max(lambda * 10.0, 1e-4)) {
+    std::copy(gram.begin(), gram.end(), a.begin());
+    for (int64_t i : f.dead) a[i * n + i] = 1.0;  // Dead inputs: a unit diagonal.
+    for (int64_t i = 0; i < cols; ++i) a[i * n + i] += lambda * mean_diag;
+    if (!Cholesky(a.data(), cols, pool)) continue;
+    InverseFromCholesky(a.data(), cols, m.data(), a.data(), pool);
+    if (!Cholesky(a.data(), cols, pool)) continue;
+    f.u.assign(n * n, 0.0f);
+    for (int64_t i = 0; i < cols; ++i) {
+      for (int64_t j = i; j < cols; ++j) f.u[i * n + j] = static_cast<float>(a[j * n + i]);
+    }
+    return f;
+  }
+  return InvalidArgumentError(
+      "the calibration Gram matrix ({} x {}) is not positive definite even with damping; use "
+      "more calibration text",
+      cols, cols);
+}
+
+Status SparseGpt(float* w, int64_t rows, int64_t cols, std::span<const double> gram,
+                 const SparseGptOptions& options, ThreadPool* pool) {
+  SLIMLM_ASSIGN_OR_RETURN(SparseGptFactor factor, FactorGram(gram, cols, options.damp, pool));
+  return SparseGpt(w, rows, factor, options, pool);
+}
+
+Status SparseGpt(float* w, int64_t rows, const SparseGptFactor& factor,
+                 const SparseGptOptions& options, ThreadPool* pool) {
+  const int64_t cols = factor.cols;
   SLIMLM_RETURN_IF_ERROR(CheckPatternFits(options.target, cols, "the matrix"));
-  SLIMLM_ASSIGN_OR_RETURN(std::vector<float> u,
-                          InverseFactor(gram, cols, options.damp, w, rows, pool));
+  for (int64_t i : factor.dead) {
+    for (int64_t r = 0; r < rows; ++r) w[r * cols + i] = 0.0f;
+  }
+  const std::vector<float>& u = factor.u;
   const SparsityTarget& target = options.target;
   // A block holds whole groups of the pattern.
   const int64_t m = target.is_pattern() ? target.m : 1;

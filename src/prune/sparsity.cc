@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -16,8 +17,14 @@ namespace {
 template <typename Index>
 void RemoveLowest(const float* score, float* w, Index* index, int64_t count, int64_t remove) {
   if (remove <= 0) return;
-  auto lower = [score](Index a, Index b) {
-    return score[a] < score[b] || (score[a] == score[b] && a < b);
+  // A NaN score (from a NaN weight) counts as the lowest, so the order stays a strict weak
+  // ordering and such weights go first.
+  auto key = [score](Index i) {
+    return std::isnan(score[i]) ? -std::numeric_limits<float>::infinity() : score[i];
+  };
+  auto lower = [&key](Index a, Index b) {
+    const float ka = key(a), kb = key(b);
+    return ka < kb || (ka == kb && a < b);
   };
   if (remove < count) std::nth_element(index, index + remove, index + count, lower);
   for (int64_t i = 0; i < std::min(remove, count); ++i) w[index[i]] = 0.0f;
@@ -36,9 +43,10 @@ std::string SparsityTarget::PatternName() const {
 
 Result<SparsityTarget> UnstructuredTarget(double sparsity) {
   if (!(sparsity > 0.0 && sparsity < 1.0)) {
-    return InvalidArgumentError("sparsity {:g} is outside (0, 1): give the fraction of weights to "
-                                "remove, such as 0.5",
-                                sparsity);
+    return InvalidArgumentError(
+        "sparsity {:g} is outside (0, 1): give the fraction of weights to "
+        "remove, such as 0.5",
+        sparsity);
   }
   SparsityTarget t;
   t.sparsity = sparsity;

@@ -118,11 +118,10 @@ WeightStore WithoutLayers(const WeightStore& store, const ModelConfig& c,
   }
   for (const StoredTensor& t : store.tensors()) {
     std::string name = t.name;
-    if (name.starts_with("blk.")) {
-      const size_t dot = name.find('.', 4);
-      const int64_t l = std::stoll(name.substr(4, dot - 4));
-      if (l < 0 || l >= c.n_layers || new_index[l] < 0) continue;
-      name = fmt::format("blk.{}{}", new_index[l], name.substr(dot));
+    const int64_t l = LayerOf(name);
+    if (l >= 0) {
+      if (l >= c.n_layers || new_index[l] < 0) continue;
+      name = fmt::format("blk.{}{}", new_index[l], name.substr(name.find('.', 4)));
     }
     view.AddBorrowed(name, t.dtype, t.shape, t.data, t.owner);
   }
@@ -140,8 +139,7 @@ Result<std::vector<double>> LayerLossRise(const WeightStore& store, const ModelC
   po.max_chunks = options.layer_score_chunks;
   po.n_threads = options.calibration.n_threads;
   auto nll = [&](WeightStore view) -> Result<double> {
-    SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
-                            Model::FromStore(std::move(view), false));
+    SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::FromStore(std::move(view), false));
     SLIMLM_ASSIGN_OR_RETURN(
         eval::PerplexityResult r,
         eval::ComputePerplexity(*model, options.calib_tokens, po, [](int64_t, int64_t) {}));
@@ -251,11 +249,10 @@ Result<WeightStore> PruneStructured(const WeightStore& store, const StructuredOp
     }
   }
   after.n_layers = c.n_layers - target.layers;
-  const int64_t chunks_total =
-      std::min<int64_t>(options.calibration.max_chunks > 0 ? options.calibration.max_chunks
-                                                           : INT64_MAX,
-                        static_cast<int64_t>(options.calib_tokens.size()) /
-                            std::max<int64_t>(1, options.calibration.n_ctx));
+  const int64_t chunks_total = std::min<int64_t>(
+      options.calibration.max_chunks > 0 ? options.calibration.max_chunks : INT64_MAX,
+      static_cast<int64_t>(options.calib_tokens.size()) /
+          std::max<int64_t>(1, options.calibration.n_ctx));
   const int64_t steps = chunks_total + (target.layers > 0 ? c.n_layers + 1 : 0);
   int64_t done = 0;
   progress(0, steps);
@@ -288,7 +285,7 @@ Result<WeightStore> PruneStructured(const WeightStore& store, const StructuredOp
   out.metadata() = store.metadata();
   after.ToMetadata(&out.metadata());
   for (const StoredTensor& t : store.tensors()) {
-    if (!t.name.starts_with("blk.")) out.AddBorrowed(t.name, t.dtype, t.shape, t.data, t.owner);
+    if (LayerOf(t.name) < 0) out.AddBorrowed(t.name, t.dtype, t.shape, t.data, t.owner);
   }
   const int64_t group = c.n_heads / c.n_kv_heads, new_group = after.n_heads / after.n_kv_heads;
   for (int64_t l = 0, li = 0; l < c.n_layers; ++l) {

@@ -1,6 +1,9 @@
 #include "tools/common.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include <fmt/core.h>
 
@@ -50,6 +53,19 @@ Result<std::unique_ptr<Model>> LoadModelForCommand(const std::string& path,
                path);
   }
   return model;
+}
+
+// Bytes on disk: the file, or the sum of the folder's regular files.
+uint64_t DiskBytes(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  if (!S_ISDIR(st.st_mode)) return static_cast<uint64_t>(st.st_size);
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+  }
+  return total;
 }
 
 void AddCalibrationOptions(CLI::App* app, CalibrationArgs* args, const std::string& what) {

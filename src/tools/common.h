@@ -44,6 +44,9 @@ struct CalibrationArgs {
 // Declares --calib FILE (described by `what`), --calib-ctx N and --calib-chunks N.
 void AddCalibrationOptions(CLI::App* app, CalibrationArgs* args, const std::string& what);
 
+// Bytes on disk: the file, or the sum of the folder's regular files (0 when unreadable).
+uint64_t DiskBytes(const std::string& path);
+
 // "1.23 MiB", "4.00 GiB".
 std::string FormatBytes(double bytes);
 

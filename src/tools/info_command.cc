@@ -25,19 +25,6 @@ struct InfoArgs {
   std::string kv_type = "f16";
 };
 
-// Bytes on disk: the file, or the sum of the folder's regular files.
-uint64_t DiskBytes(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return 0;
-  if (!S_ISDIR(st.st_mode)) return static_cast<uint64_t>(st.st_size);
-  uint64_t total = 0;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
-    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
-  }
-  return total;
-}
-
 // Exact zeros among the tensor's weights (as the kernels see them: expanded, dequantized).
 int64_t CountZeros(const StoredTensor& t) {
   const int64_t cols = t.shape.Cols();

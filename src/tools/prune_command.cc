@@ -104,6 +104,16 @@ Status PruneSparse(const PruneArgs& args, WeightStore store, const prune::Sparsi
   o.method = *method;
   o.target = target;
   SLIMLM_ASSIGN_OR_RETURN(DType final_type, OutputType(args, store, target));
+  if (final_type == DType::kF16NM) {
+    for (const StoredTensor& t : store.tensors()) {
+      if (prune::IsPrunableMatrix(t.name) && !IsRowLengthValid(DType::kF16NM, t.shape.Cols())) {
+        return InvalidArgumentError(
+            "--type f16_nm stores rows in blocks of 32 weights; {} has rows of {}: store it as "
+            "f16",
+            t.name, t.shape.Cols());
+      }
+    }
+  }
   // Compact storage comes last: layers are measured on the dense f16 form of what is kept.
   o.output_type = final_type == DType::kF16NM ? DType::kF16 : final_type;
   o.block_size = args.block;
@@ -168,7 +178,7 @@ Status PruneSparse(const PruneArgs& args, WeightStore store, const prune::Sparsi
                args.calib.text, args.calib.ctx);
   }
   fmt::print("pruned matrices stored as {}; file {}\n", DTypeName(final_type),
-             FormatBytes(static_cast<double>(std::filesystem::file_size(args.out))));
+             FormatBytes(static_cast<double>(DiskBytes(args.out))));
   return Status::Ok();
 }
 
@@ -219,9 +229,9 @@ Status PruneStructured(const PruneArgs& args, const WeightStore& store) {
              a.n_layers, removed.empty() ? "" : fmt::format(" (removed {})", removed), b.n_heads,
              a.n_heads, b.n_kv_heads, a.n_kv_heads, b.ffn_dim, a.ffn_dim);
   fmt::print("file {} -> {}, calibration {} tokens of {}\n",
-             FormatBytes(static_cast<double>(std::filesystem::file_size(args.in))),
-             FormatBytes(static_cast<double>(std::filesystem::file_size(args.out))),
-             report.calib_tokens, args.calib.text);
+             FormatBytes(static_cast<double>(DiskBytes(args.in))),
+             FormatBytes(static_cast<double>(DiskBytes(args.out))), report.calib_tokens,
+             args.calib.text);
   return Status::Ok();
 }
 

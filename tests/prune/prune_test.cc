@@ -1,6 +1,7 @@
 // Whole-model pruning on the bundled default model: the sparsity each method leaves, the loss
 // it costs on a held-out story (calibrated methods must cost less than magnitude pruning), and
 // structured pruning's bookkeeping, checked by removing parts that contribute exactly nothing.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -27,12 +28,11 @@ WeightStore LoadDefault() {
   return std::move(*store);
 }
 
-int64_t Layers(const WeightStore& store) {
-  return *store.metadata().GetInt("llama.block_count");
-}
+int64_t Layers(const WeightStore& store) { return *store.metadata().GetInt("llama.block_count"); }
 
 std::unique_ptr<Model> ModelOf(const WeightStore& store) {
-  Result<std::unique_ptr<Model>> model = Model::FromStore(TruncatedView(store, Layers(store)), true);
+  Result<std::unique_ptr<Model>> model =
+      Model::FromStore(TruncatedView(store, Layers(store)), true);
   SLIMLM_CHECK(model.ok()) << model.status().ToString();
   return std::move(*model);
 }
@@ -138,7 +138,8 @@ TEST_F(PruneModelTest, EveryMethodLeavesTheTargetSparsityAndTouchesOnlyBlockMatr
         }
       }
       // The embedding and the norms are the input's bytes.
-      for (const char* name : {"token_embd.weight", "output_norm.weight", "blk.3.ffn_norm.weight"}) {
+      for (const char* name :
+           {"token_embd.weight", "output_norm.weight", "blk.3.ffn_norm.weight"}) {
         const StoredTensor* a = store.Find(name);
         const StoredTensor* b = dense_.Find(name);
         ASSERT_EQ(a->nbytes, b->nbytes) << name;
@@ -198,10 +199,10 @@ TEST_F(PruneModelTest, CompactNMStorageRunsTheSameModel) {
       << damaged.status().message();
 }
 
-// The default model with parts that contribute exactly nothing: key/value group 1 (query heads
-// 2 and 3) of every layer, FFN channels 0, 4, 8, ... (a quarter) of every layer, and all of
-// layer 3. Removing them must leave the logits as they were.
-WeightStore WithDeadParts() {
+// The default model with parts that contribute exactly nothing: the listed query heads of every
+// layer, FFN channels 0, 4, 8, ... (a quarter) of every layer, and all of layer 3. Removing them
+// must leave the logits as they were.
+WeightStore WithDeadParts(const std::vector<int64_t>& dead_heads) {
   WeightStore store = LoadDefault();
   const int64_t head_dim = 32;
   for (int64_t l = 0; l < 6; ++l) {
@@ -213,7 +214,9 @@ WeightStore WithDeadParts() {
       for (int64_t r = 0; r < shape[0]; ++r) {
         for (int64_t c = 0; c < cols; ++c) {
           const bool attn = std::string(part) == "attn_output";
-          const bool dead = l == 3 || (attn ? c / head_dim / 2 == 1 : c % 4 == 0);
+          const bool dead = l == 3 || (attn ? std::find(dead_heads.begin(), dead_heads.end(),
+                                                        c / head_dim) != dead_heads.end()
+                                            : c % 4 == 0);
           if (dead) w[r * cols + c] = 0.0f;
         }
       }
@@ -224,8 +227,23 @@ WeightStore WithDeadParts() {
   return store;
 }
 
+// Logits of the held-out story before and after: the largest difference over the largest logit.
+double RelativeLogitChange(const Model& before, const Model& after) {
+  const std::vector<int32_t> held_out = Tokens(before, testing::kHeldOutStory);
+  const std::vector<float> want = AllLogits(before, held_out);
+  const std::vector<float> got = AllLogits(after, held_out);
+  SLIMLM_CHECK(want.size() == got.size());
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_diff = std::max<double>(max_diff, std::fabs(want[i] - got[i]));
+    max_abs = std::max<double>(max_abs, std::fabs(want[i]));
+  }
+  return max_diff / max_abs;
+}
+
 TEST(PruneStructured, RemovingDeadHeadsChannelsAndLayersKeepsTheLogits) {
-  const WeightStore store = WithDeadParts();
+  // Heads 2 and 3 are key/value group 1: the whole group goes.
+  const WeightStore store = WithDeadParts({2, 3});
   std::unique_ptr<Model> original = ModelOf(store);
   const std::vector<int32_t> calib = Tokens(*original, testing::kCalibrationStories);
   StructuredOptions o;
@@ -249,17 +267,29 @@ TEST(PruneStructured, RemovingDeadHeadsChannelsAndLayersKeepsTheLogits) {
   EXPECT_EQ(pruned->Find("blk.0.attn_k.weight")->shape, (Shape{96, 256}));
   EXPECT_EQ(pruned->Find("blk.4.attn_output.weight")->shape, (Shape{256, 192}));
   EXPECT_EQ(pruned->Find("blk.5.attn_norm.weight"), nullptr);
-  std::unique_ptr<Model> smaller = ModelOf(*pruned);
-  const std::vector<int32_t> held_out = Tokens(*original, testing::kHeldOutStory);
-  const std::vector<float> want = AllLogits(*original, held_out);
-  const std::vector<float> got = AllLogits(*smaller, held_out);
-  ASSERT_EQ(want.size(), got.size());
-  double max_diff = 0, max_abs = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    max_diff = std::max<double>(max_diff, std::fabs(want[i] - got[i]));
-    max_abs = std::max<double>(max_abs, std::fabs(want[i]));
-  }
-  EXPECT_LT(max_diff, 1e-4 * max_abs) << "max |logit| " << max_abs;
+  EXPECT_LT(RelativeLogitChange(*original, *ModelOf(*pruned)), 1e-4);
+}
+
+TEST(PruneStructured, KeepsFewerQueryHeadsPerGroupWhenThatIsNearest) {
+  // 8 heads in 4 groups, heads=0.625: 3 heads stay, one in each of 3 groups (kv 3, g 1). Dead:
+  // all of group 1 and one head of each other group, so heads 0, 4 and 6 are the ones to keep.
+  const WeightStore store = WithDeadParts({1, 2, 3, 5, 7});
+  std::unique_ptr<Model> original = ModelOf(store);
+  const std::vector<int32_t> calib = Tokens(*original, testing::kCalibrationStories);
+  StructuredOptions o;
+  o.target = *ParseStructured("heads=0.625");
+  o.calib_tokens = calib;
+  o.calibration.n_ctx = 64;
+  o.calibration.n_threads = 2;
+  StructuredReport report;
+  Result<WeightStore> pruned = PruneStructured(store, o, &report, [](int64_t, int64_t) {});
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(report.after.n_heads, 3);
+  EXPECT_EQ(report.after.n_kv_heads, 3);
+  EXPECT_EQ(report.after.n_layers, 6);
+  EXPECT_EQ(pruned->Find("blk.0.attn_q.weight")->shape, (Shape{96, 256}));
+  // The surviving query head of each kept group must meet its own group's keys.
+  EXPECT_LT(RelativeLogitChange(*original, *ModelOf(*pruned)), 1e-4);
 }
 
 TEST(PruneStructured, RefusesRatiosThatRemoveEverythingAndQuantizedWeights) {
@@ -289,18 +319,29 @@ TEST(PruneStructured, RefusesRatiosThatRemoveEverythingAndQuantizedWeights) {
   r = PruneStructured(store, o, &report, [](int64_t, int64_t) {});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("removes no channel"), std::string::npos);
+
+  WeightStore quantized = LoadDefault();
+  const std::vector<float> wq = MatrixF32(quantized, "blk.2.attn_q.weight");
+  RowFromF32(DType::kQ8_0, wq.data(),
+             quantized.Replace("blk.2.attn_q.weight", DType::kQ8_0, Shape{256, 256}), 256 * 256);
+  o.target = *ParseStructured("ffn=0.25");
+  r = PruneStructured(quantized, o, &report, [](int64_t, int64_t) {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("prune first, then quantize"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(PruneModel, RefusesPatternsThatDoNotDivideTheRows) {
   WeightStore store = LoadDefault();
+  const uint8_t* first = store.Find("blk.0.attn_q.weight")->data;
   PruneOptions o;
   o.method = PruneMethod::kMagnitude;
   o.target = *ParsePattern("3:5");
   Result<PruneReport> r = PruneModel(&store, o, [](int64_t, int64_t) {});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("not a multiple of 5"), std::string::npos);
-  // Nothing was touched before the check.
-  EXPECT_EQ(store.Find("blk.0.attn_q.weight")->dtype, DType::kF16);
+  // Nothing was touched before the check (pruning replaces a tensor's storage).
+  EXPECT_EQ(store.Find("blk.0.attn_q.weight")->data, first);
   o.method = PruneMethod::kWanda;
   o.target = *ParsePattern("2:4");
   r = PruneModel(&store, o, [](int64_t, int64_t) {});

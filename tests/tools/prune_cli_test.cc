@@ -42,8 +42,8 @@ TEST_F(PruneCli, WritesACompactTwoFourModelThatInfoDescribesAndRunRuns) {
   EXPECT_THAT(r.out, HasSubstr("(50.00%)"));
   EXPECT_THAT(r.out, HasSubstr("stored as f16_nm"));
   // 42 block matrices at 1.125 bytes per weight instead of 2.
-  EXPECT_LT(std::filesystem::file_size(out), 0.7 * std::filesystem::file_size(
-                                                       testing::DefaultModelPath()));
+  EXPECT_LT(std::filesystem::file_size(out),
+            0.7 * std::filesystem::file_size(testing::DefaultModelPath()));
 
   r = RunSlimlm({"info", out, "--json", "--tensors"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -62,8 +62,7 @@ TEST_F(PruneCli, WritesACompactTwoFourModelThatInfoDescribesAndRunRuns) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("pruned        sparsegpt 2:4 at sparsity 0.5: 50.00%"));
 
-  r = RunSlimlm({"run", "-m", out, "-p", "Once upon a time", "-n", "16", "--temp", "0", "-t",
-                 "2"});
+  r = RunSlimlm({"run", "-m", out, "-p", "Once upon a time", "-n", "16", "--temp", "0", "-t", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Once upon a time"));
 }
@@ -82,9 +81,9 @@ TEST_F(PruneCli, StructuredPruningWritesASmallerModel) {
   EXPECT_EQ(info["n_layers"], 5);
   EXPECT_EQ(info["ffn_dim"], 576);
   // 5 layers of (4 * 256 * 256 / 2 attention + 3 * 256 * 576 FFN) plus the embedding and norms.
-  EXPECT_EQ(info["parameters"].get<int64_t>(),
-            5 * (256 * 256 + 2 * 128 * 256 + 256 * 256 + 3 * 256 * 576 + 2 * 256) + 4096 * 256 +
-                256);
+  EXPECT_EQ(
+      info["parameters"].get<int64_t>(),
+      5 * (256 * 256 + 2 * 128 * 256 + 256 * 256 + 3 * 256 * 576 + 2 * 256) + 4096 * 256 + 256);
   EXPECT_THAT(info["pruned"].get<std::string>(), HasSubstr("structured ffn=0.25,layers=1"));
   r = RunSlimlm({"run", "-m", out, "-p", "Once upon a time", "-n", "8", "--temp", "0"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -124,6 +123,17 @@ TEST_F(PruneCli, BadTargetsAreOneLineErrorsAndLeaveNoFile) {
   int files = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir_)) ++files;
   EXPECT_EQ(files, 1);
+}
+
+TEST_F(PruneCli, CompactStorageRefusesRowsThatAreNotWholeBlocks) {
+  // stories260K's FFN is 172 wide: 2:4 divides it, f16_nm's 32-weight blocks do not.
+  constexpr const char* kModel = "models/stories260K/stories260K.gguf";
+  SLIMLM_REQUIRE_SHARED_DATA(kModel);
+  const std::string out = dir_ + "/nm.gguf";
+  testing::ProcessResult r = RunSlimlm({"prune", testing::SharedDataPath(kModel), out, "--method",
+                                        "magnitude", "--pattern", "2:4", "--type", "f16_nm"});
+  ExpectOneLineError(r, "has rows of 172");
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace

@@ -65,6 +65,10 @@ struct PruneReport {
 
 // The names of the matrices of layer `layer` that pruning touches.
 std::vector<std::string> PrunableMatrices(int64_t layer);
+// True for the name of a matrix pruning touches ("blk.N.attn_q.weight", ...).
+bool IsPrunableMatrix(std::string_view name);
+// The layer of a "blk.N.*" tensor name; -1 for other names (and for malformed ones).
+int64_t LayerOf(std::string_view name);
 
 // Prunes the store's block matrices in place (each replaced by an owned tensor of
 // options.output_type). The store must hold a Llama-family model whose matrices are float or

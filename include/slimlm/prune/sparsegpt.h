@@ -2,9 +2,10 @@
 //
 // Removing weight j of a row changes that row's output on the calibration inputs X by
 // w_j x_j; the remaining weights of the row can absorb most of that change. With the inputs'
-// Gram matrix H = sum over tokens of x x^T, the optimal correction of the weights after j
-// (in column order) is the error w_j / [H^-1]_jj times row j of the upper Cholesky factor of
-// H^-1, and the cost of removing w_j is w_j^2 / [H^-1]_jj^2 (the Optimal Brain Surgeon terms).
+// Gram matrix H = sum over tokens of x x^T and U the upper Cholesky factor of H^-1
+// (H^-1 = U^T U), the optimal correction of the weights after j (in column order) is
+// (w_j / U_jj) times row j of U, and the cost of removing w_j is w_j^2 / U_jj^2 (the Optimal
+// Brain Surgeon terms, with the columns before j already fixed).
 // Columns are processed in order, in blocks whose corrections reach the rest of the row in one
 // batched update; the mask of a block is chosen when the block is reached, from the weights as
 // corrected so far.
@@ -13,6 +14,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "slimlm/core/status.h"
 #include "slimlm/core/thread_pool.h"
@@ -26,7 +28,24 @@ struct SparseGptOptions {
   double damp = 0.01;        // Added to H's diagonal, as a fraction of its mean: keeps H^-1 sane.
 };
 
-// Prunes w in place and corrects its remaining weights.
+// What SparseGPT needs of a Gram matrix, computed once and shared by the matrices that multiply
+// the same inputs (q, k and v; gate and up).
+struct SparseGptFactor {
+  int64_t cols = 0;
+  std::vector<float> u;       // (cols, cols) row-major, upper triangle: H^-1 = U^T U (damped).
+  std::vector<int64_t> dead;  // Inputs that never fire (zero diagonal).
+};
+
+// Factors the damped Gram matrix (see below). Peak memory: two cols x cols doubles besides the
+// Gram matrix, and the result's floats.
+Result<SparseGptFactor> FactorGram(std::span<const double> gram, int64_t cols, double damp,
+                                   ThreadPool* pool);
+
+// Prunes w: (rows, factor.cols) row-major f32 in place and corrects its remaining weights.
+Status SparseGpt(float* w, int64_t rows, const SparseGptFactor& factor,
+                 const SparseGptOptions& options, ThreadPool* pool);
+
+// FactorGram, then SparseGpt above: prunes w in place and corrects its remaining weights.
 //   w: (rows, cols) row-major f32.
 //   gram: (cols, cols) row-major, symmetric: sum over calibration tokens of x x^T (any positive
 //         scale). Inputs that never fire (zero diagonal) have their weights removed for free.
