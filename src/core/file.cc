@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <utility>
 
@@ -73,6 +75,42 @@ void UnregisterTempFile(int slot) {
 
 }  // namespace
 
+namespace {
+
+// The live mappings, begin -> end, so that ReleaseMappedPages only ever touches file pages:
+// MADV_DONTNEED on anonymous memory would zero it.
+std::mutex& MappingsMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<uintptr_t, uintptr_t>& Mappings() {
+  static std::map<uintptr_t, uintptr_t> mappings;
+  return mappings;
+}
+
+void Unmap(const uint8_t* data, size_t size) {
+  if (data == nullptr) return;
+  std::lock_guard<std::mutex> lock(MappingsMutex());
+  Mappings().erase(reinterpret_cast<uintptr_t>(data));
+  ::munmap(const_cast<uint8_t*>(data), size);
+}
+
+}  // namespace
+
+void ReleaseMappedPages(const void* data, size_t bytes) {
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t end = begin + bytes;
+  std::lock_guard<std::mutex> lock(MappingsMutex());
+  auto it = Mappings().upper_bound(begin);
+  if (it == Mappings().begin()) return;
+  --it;
+  if (begin < it->first || end > it->second) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = end / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 Result<MappedFile> MappedFile::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -100,6 +138,8 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
       return s;
     }
     file.data_ = static_cast<const uint8_t*>(addr);
+    std::lock_guard<std::mutex> lock(MappingsMutex());
+    Mappings()[reinterpret_cast<uintptr_t>(addr)] = reinterpret_cast<uintptr_t>(addr) + file.size_;
   }
   ::close(fd);
   return file;
@@ -113,7 +153,7 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
-    if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+    Unmap(data_, size_);
     path_ = std::move(other.path_);
     data_ = other.data_;
     size_ = other.size_;
@@ -123,9 +163,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   return *this;
 }
 
-MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
-}
+MappedFile::~MappedFile() { Unmap(data_, size_); }
 
 Result<std::string> ReadFileToString(const std::string& path) {
   if (IsDirectory(path)) return InvalidArgumentError("{}: is a directory, expected a file", path);

@@ -6,6 +6,7 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/core/file.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/tensor/quant_blocks.h"
 
@@ -166,12 +167,14 @@ Status Model::PackWeights() {
                                   kernels::IsaName(k.isa));
   }
   ThreadPool pool(PhysicalCoreCount());
+  std::vector<std::pair<const void*, size_t>> copied;  // The file bytes now held packed.
   for (size_t i = 0; i < linears.size(); ++i) {
     kernels::Matrix& m = linears[i]->matrix;
     const size_t bytes = bytes_of(m);
     if (bytes == 0) continue;
     uint8_t* out = packed_.data() + offsets[i];
     packed_bytes_ += bytes;
+    copied.emplace_back(linears[i]->weight.data, linears[i]->weight.nbytes());
     if (k.packed_bytes(m.dtype, m.rows, m.cols) == 0) {
       std::memcpy(out, m.data, bytes);
       m.data = out;
@@ -185,6 +188,10 @@ Status Model::PackWeights() {
     m.data = out;
     m.packed = true;
   }
+  // Packing read every matrix of the mapped file once; those pages would otherwise stay
+  // resident beside the packed copy and double the model's memory. The tied embedding's rows
+  // are read again from the file as tokens need them.
+  for (const auto& [data, n] : copied) ReleaseMappedPages(data, n);
   return Status::Ok();
 }
 

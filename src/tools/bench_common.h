@@ -109,7 +109,10 @@ struct BenchRecord {
   double bytes_per_token = 0;  // tg: weights plus the average KV cache read.
   double bound_ts = 0;         // tg: mean(bw_before, bw_after) / bytes_per_token; 0: none.
   double matmul_gflops = 0;    // Achieved, counting the weight matrix products only.
-  OpProfile profile;           // --profile: the operations of the timed runs.
+  // Resident memory right after the timed runs (model, packed weights, this test's context),
+  // less the bandwidth probe's buffer; 0: unknown.
+  int64_t rss_bytes = 0;
+  OpProfile profile;  // --profile: the operations of the timed runs.
 };
 
 // Runs tests on one model. Keeps one Context per test (reset between repetitions, as

@@ -109,6 +109,7 @@ nlohmann::json RecordJson(const ModelCosts& costs, const BenchRecord& r) {
       {"bandwidth_gbs_before", r.bw_before},
       {"bandwidth_gbs_after", r.bw_after},
       {"matmul_gflops", r.matmul_gflops},
+      {"rss_bytes", r.rss_bytes},
       {"bytes_per_token", t.n_gen > 0 ? nlohmann::json(r.bytes_per_token) : nullptr},
       {"tg_bound_ts", bound ? nlohmann::json(r.bound_ts) : nullptr},
       {"bound_fraction", bound ? nlohmann::json(r.avg_ts / r.bound_ts) : nullptr},

@@ -1,4 +1,5 @@
 // slimlm bench: what a model costs per token, and running one test.
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <ctime>
@@ -6,6 +7,7 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/core/memory_usage.h"
 #include "slimlm/core/timer.h"
 #include "slimlm/model/context.h"
 #include "tools/bench_common.h"
@@ -182,6 +184,9 @@ Result<BenchRecord> BenchRunner::Run(const BenchTest& test,
     progress(total - args_.reps + rep + 1, total);
   }
   ctx->set_profile(nullptr);
+  // Measured while this test's context still exists; the probe's buffer is not the model's.
+  const int64_t probe_bytes = probe_ ? args_.probe_mib << 20 : 0;
+  r.rss_bytes = std::max<int64_t>(0, ReadMemoryUsage().rss_bytes - probe_bytes);
   r.bw_after = ProbeBandwidth(test.threads);
   MeanAndStddev(r.samples_ns, &r.avg_ns, &r.stddev_ns);
   MeanAndStddev(r.samples_ts, &r.avg_ts, &r.stddev_ts);

@@ -1,9 +1,14 @@
 #include "slimlm/core/file.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "slimlm/core/memory_usage.h"
 #include "support/test_data.h"
 
 namespace slimlm {
@@ -53,6 +58,37 @@ TEST(MappedFile, MapsContentsAndReportsMissingFiles) {
   auto empty = MappedFile::Open(dir + "/empty");
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->size(), 0u);
+}
+
+TEST(MappedFile, ReleasedPagesLeaveResidentMemoryAndComeBackUnchanged) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string path = dir + "/big.bin";
+  constexpr size_t kBytes = size_t{16} << 20;
+  {
+    std::vector<uint8_t> bytes(kBytes);
+    for (size_t i = 0; i < kBytes; ++i) bytes[i] = static_cast<uint8_t>(i * 131 + (i >> 12));
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(kBytes));
+  }
+  Result<MappedFile> file = MappedFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  auto checksum = [&] {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < kBytes; ++i) sum = sum * 31 + file->data()[i];
+    return sum;
+  };
+  const uint64_t expected = checksum();  // Every page is resident now.
+  const int64_t touched = ReadMemoryUsage().rss_bytes;
+  ReleaseMappedPages(file->data(), kBytes);
+  const int64_t released = ReadMemoryUsage().rss_bytes;
+  EXPECT_GE(touched - released, static_cast<int64_t>(kBytes) * 7 / 8);
+  EXPECT_EQ(checksum(), expected);  // Read again from the page cache, the same bytes.
+
+  // Memory that is not a mapping is left alone (MADV_DONTNEED would zero it).
+  std::vector<uint8_t> heap(kBytes, 7);
+  ReleaseMappedPages(heap.data(), heap.size());
+  EXPECT_EQ(std::count(heap.begin(), heap.end(), 7), static_cast<std::ptrdiff_t>(kBytes));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

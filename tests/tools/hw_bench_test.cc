@@ -128,9 +128,12 @@ TEST(Bench, JsonHasOneRecordPerTestWithLlamaBenchFields) {
                             "bandwidth_gbs_before",
                             "bandwidth_gbs_after",
                             "tg_bound_ts",
-                            "bound_fraction"}) {
+                            "bound_fraction",
+                            "rss_bytes"}) {
       EXPECT_TRUE(rec.contains(key)) << key;
     }
+    // The weights are resident (mapped and packed), besides the probe buffer taken out.
+    EXPECT_GE(rec["rss_bytes"].get<double>(), rec["model_size"].get<double>());
     EXPECT_GT(rec["avg_ts"].get<double>(), 0);
     EXPECT_EQ(rec["samples_ts"].size(), 2u);
     EXPECT_EQ(rec["samples_ns"].size(), 2u);

@@ -38,6 +38,13 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Drops this process's resident pages wholly inside [data, data + bytes) when that range lies in
+// a live MappedFile (madvise MADV_DONTNEED): they stay in the page cache and are mapped again,
+// unchanged, when next read. For mapped bytes a program has copied and will rarely read again,
+// such as a model's matrices once packed, which would otherwise count twice in its resident
+// memory. Does nothing for memory that is not such a mapping.
+void ReleaseMappedPages(const void* data, size_t bytes);
+
 // Reads a whole file into a string.
 Result<std::string> ReadFileToString(const std::string& path);
 
