@@ -7,6 +7,7 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/core/file.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/model/config.h"
 #include "slimlm/model/model.h"
@@ -120,6 +121,17 @@ bool IsPrunableMatrix(std::string_view name) {
   return false;
 }
 
+std::vector<float> TensorF32(const StoredTensor& t) {
+  const int64_t cols = t.shape.Cols();
+  const int64_t rows = cols > 0 ? t.shape.NumElements() / cols : 0;
+  const size_t row_bytes = RowBytes(t.dtype, cols);
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    RowToF32(t.dtype, t.data + r * row_bytes, w.data() + r * cols, cols);
+  }
+  return w;
+}
+
 std::vector<std::string> PrunableMatrices(int64_t layer) {
   std::vector<std::string> names;
   for (const char* suffix : kMatrixSuffixes) {
@@ -177,11 +189,7 @@ Result<PruneReport> PruneModel(WeightStore* store, const PruneOptions& options,
       const std::string name = fmt::format("blk.{}.{}.weight", l, kMatrixSuffixes[i]);
       const StoredTensor* t = store->Find(name);
       const int64_t rows = t->shape[0], cols = t->shape.Cols();
-      std::vector<float> w(static_cast<size_t>(rows * cols));
-      const size_t row_bytes = RowBytes(t->dtype, cols);
-      for (int64_t r = 0; r < rows; ++r) {
-        RowToF32(t->dtype, t->data + r * row_bytes, w.data() + r * cols, cols);
-      }
+      std::vector<float> w = TensorF32(*t);
       const quant::ActivationStatistics::Entry* input =
           stats
               ? stats->Find(InputOwner(model->layers()[static_cast<size_t>(l)], kMatrixSuffixes[i]))
@@ -201,6 +209,9 @@ Result<PruneReport> PruneModel(WeightStore* store, const PruneOptions& options,
       Status s = PruneMatrix(w.data(), rows, cols, options, input, factor, &pool);
       if (!s.ok()) return s.WithContext(name);
       const Shape shape = t->shape;
+      // The input's mapped pages of this matrix are read and done with: do not keep them
+      // resident beside its pruned copy.
+      ReleaseMappedPages(t->data, t->nbytes);
       uint8_t* out = store->Replace(name, options.output_type, shape);
       const size_t out_row_bytes = RowBytes(options.output_type, cols);
       for (int64_t r = 0; r < rows; ++r) {

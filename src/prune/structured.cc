@@ -62,12 +62,7 @@ Result<std::pair<int64_t, int64_t>> HeadShape(const ModelConfig& c, double ratio
 Result<std::vector<float>> MatrixF32(const WeightStore& store, const std::string& name) {
   const StoredTensor* t = store.Find(name);
   if (t == nullptr) return CorruptError("{}: missing tensor '{}'", store.source_path, name);
-  const int64_t rows = t->shape.rank() == 2 ? t->shape[0] : 1, cols = t->shape.Cols();
-  std::vector<float> w(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    RowToF32(t->dtype, t->data + r * RowBytes(t->dtype, cols), w.data() + r * cols, cols);
-  }
-  return w;
+  return TensorF32(*t);
 }
 
 // sum over rows of w[r][c]^2 for each column c.   w: (rows, cols)

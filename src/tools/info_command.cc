@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "slimlm/prune/sparsity.h"
 #include "slimlm/tensor/quant_blocks.h"
 #include "tools/command.h"
 #include "tools/common.h"
@@ -25,7 +26,8 @@ struct InfoArgs {
   std::string kv_type = "f16";
 };
 
-// Exact zeros among the tensor's weights (as the kernels see them: expanded, dequantized).
+// Exact zeros among the tensor's weights (as the kernels see them: expanded, dequantized), row by
+// row so that a large tensor needs no f32 copy.
 int64_t CountZeros(const StoredTensor& t) {
   const int64_t cols = t.shape.Cols();
   const int64_t rows = cols > 0 ? t.shape.NumElements() / cols : 0;
@@ -34,7 +36,7 @@ int64_t CountZeros(const StoredTensor& t) {
   int64_t zeros = 0;
   for (int64_t r = 0; r < rows; ++r) {
     RowToF32(t.dtype, t.data + r * row_bytes, row.data(), cols);
-    for (float v : row) zeros += v == 0.0f ? 1 : 0;
+    zeros += prune::CountZeros(row.data(), cols);
   }
   return zeros;
 }

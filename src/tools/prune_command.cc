@@ -43,14 +43,22 @@ struct PruneArgs {
   int threads = 0;
 };
 
-// The calibration text's tokens, by the model's own tokenizer.
-Result<std::vector<int32_t>> CalibrationTokens(const WeightStore& store, const std::string& path,
-                                               uint64_t* hash) {
-  SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+// The calibration text's tokens, by the model's own tokenizer; an error, before any work starts,
+// when they do not fill one chunk.
+Result<std::vector<int32_t>> CalibrationTokens(const WeightStore& store,
+                                               const CalibrationArgs& calib, uint64_t* hash) {
+  SLIMLM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(calib.text));
   *hash = HashBytes(text.data(), text.size());
   auto tokenizer = Tokenizer::FromMetadata(store.metadata());
   if (!tokenizer.ok()) return tokenizer.status().WithContext(store.source_path);
-  return (*tokenizer)->Encode(text, /*add_special=*/true, /*parse_special=*/false);
+  std::vector<int32_t> tokens =
+      (*tokenizer)->Encode(text, /*add_special=*/true, /*parse_special=*/false);
+  if (static_cast<int64_t>(tokens.size()) < calib.ctx) {
+    return InvalidArgumentError(
+        "{}: the calibration text has {} tokens, shorter than one chunk of {} (--calib-ctx)",
+        calib.text, tokens.size(), calib.ctx);
+  }
+  return tokens;
 }
 
 // The type pruned matrices are written in: --type, else the input's float type (f16 for a
@@ -126,7 +134,7 @@ Status PruneSparse(const PruneArgs& args, WeightStore store, const prune::Sparsi
     if (args.calib.text.empty()) {
       return InvalidArgumentError("--method {} needs calibration text: --calib FILE", args.method);
     }
-    SLIMLM_ASSIGN_OR_RETURN(tokens, CalibrationTokens(store, args.calib.text, &calib_hash));
+    SLIMLM_ASSIGN_OR_RETURN(tokens, CalibrationTokens(store, args.calib, &calib_hash));
     o.calib_tokens = tokens;
   } else if (!args.calib.text.empty()) {
     return InvalidArgumentError("--method magnitude uses no calibration text: drop --calib");
@@ -196,7 +204,7 @@ Status PruneStructured(const PruneArgs& args, const WeightStore& store) {
   o.calibration = Calibration(args);
   uint64_t calib_hash = 0;
   SLIMLM_ASSIGN_OR_RETURN(std::vector<int32_t> tokens,
-                          CalibrationTokens(store, args.calib.text, &calib_hash));
+                          CalibrationTokens(store, args.calib, &calib_hash));
   o.calib_tokens = tokens;
   const uint64_t source_hash = quant::ContentHash(store);
   Timer timer;

@@ -241,17 +241,23 @@ double RelativeLogitChange(const Model& before, const Model& after) {
   return max_diff / max_abs;
 }
 
+// Structured options for a target, calibrated on the test stories in chunks of 64 tokens.
+StructuredOptions StructuredFor(const char* target, const std::vector<int32_t>& calib) {
+  StructuredOptions o;
+  o.target = *ParseStructured(target);
+  o.calib_tokens = calib;
+  o.calibration.n_ctx = 64;
+  o.calibration.n_threads = 2;
+  o.layer_score_chunks = 2;
+  return o;
+}
+
 TEST(PruneStructured, RemovingDeadHeadsChannelsAndLayersKeepsTheLogits) {
   // Heads 2 and 3 are key/value group 1: the whole group goes.
   const WeightStore store = WithDeadParts({2, 3});
   std::unique_ptr<Model> original = ModelOf(store);
   const std::vector<int32_t> calib = Tokens(*original, testing::kCalibrationStories);
-  StructuredOptions o;
-  o.target = *ParseStructured("heads=0.25,ffn=0.25,layers=1");
-  o.calib_tokens = calib;
-  o.calibration.n_ctx = 64;
-  o.calibration.n_threads = 2;
-  o.layer_score_chunks = 2;
+  const StructuredOptions o = StructuredFor("heads=0.25,ffn=0.25,layers=1", calib);
   StructuredReport report;
   Result<WeightStore> pruned = PruneStructured(store, o, &report, [](int64_t, int64_t) {});
   ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
@@ -276,11 +282,7 @@ TEST(PruneStructured, KeepsFewerQueryHeadsPerGroupWhenThatIsNearest) {
   const WeightStore store = WithDeadParts({1, 2, 3, 5, 7});
   std::unique_ptr<Model> original = ModelOf(store);
   const std::vector<int32_t> calib = Tokens(*original, testing::kCalibrationStories);
-  StructuredOptions o;
-  o.target = *ParseStructured("heads=0.625");
-  o.calib_tokens = calib;
-  o.calibration.n_ctx = 64;
-  o.calibration.n_threads = 2;
+  const StructuredOptions o = StructuredFor("heads=0.625", calib);
   StructuredReport report;
   Result<WeightStore> pruned = PruneStructured(store, o, &report, [](int64_t, int64_t) {});
   ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();

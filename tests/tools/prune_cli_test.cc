@@ -104,6 +104,8 @@ TEST_F(PruneCli, BadTargetsAreOneLineErrorsAndLeaveNoFile) {
       {{"--structured", "heads=1"}, "remove all of them"},
       {{"--structured", "layers=6", "--calib", calib_}, "every layer"},
       {{"--structured", "ffn=0.25"}, "needs calibration text"},
+      {{"--structured", "ffn=0.25", "--calib", calib_, "--calib-ctx", "4096"},
+       "shorter than one chunk of 4096"},
       {{"--sparsity", "0.5", "--pattern", "2:4"}, "give one target"},
       {{}, "give one target"},
       {{"--method", "wanda", "--sparsity", "0.5"}, "needs calibration text"},

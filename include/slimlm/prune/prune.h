@@ -63,6 +63,9 @@ struct PruneReport {
   int64_t zeros = 0;
 };
 
+// A tensor's values as f32, row after row (expanded or dequantized as its type requires).
+std::vector<float> TensorF32(const StoredTensor& t);
+
 // The names of the matrices of layer `layer` that pruning touches.
 std::vector<std::string> PrunableMatrices(int64_t layer);
 // True for the name of a matrix pruning touches ("blk.N.attn_q.weight", ...).
