@@ -132,6 +132,9 @@ Status Model::BindWeights() {
   return Status::Ok();
 }
 
+// Rows of a matrix packed before their file pages are released.
+constexpr size_t kPackSlabBytes = size_t{4} << 20;
+
 Status Model::PackWeights() {
   // In the order a forward pass reads them, so that decoding streams through one buffer.
   std::vector<Linear*> linears;
@@ -167,31 +170,40 @@ Status Model::PackWeights() {
                                   kernels::IsaName(k.isa));
   }
   ThreadPool pool(PhysicalCoreCount());
-  std::vector<std::pair<const void*, size_t>> copied;  // The file bytes now held packed.
   for (size_t i = 0; i < linears.size(); ++i) {
     kernels::Matrix& m = linears[i]->matrix;
     const size_t bytes = bytes_of(m);
     if (bytes == 0) continue;
     uint8_t* out = packed_.data() + offsets[i];
     packed_bytes_ += bytes;
-    copied.emplace_back(linears[i]->weight.data, linears[i]->weight.nbytes());
     if (k.packed_bytes(m.dtype, m.rows, m.cols) == 0) {
       std::memcpy(out, m.data, bytes);
-      m.data = out;
-      continue;
+      ReleaseMappedPages(m.data, bytes);
+    } else {
+      // Packing reads the matrix's pages of the mapped file; kept, they would sit resident
+      // beside the packed copy. Released slab by slab, they never add more than a slab to the
+      // load's peak (a large output matrix would otherwise add its whole size). The tied
+      // embedding's rows are read again from the file as tokens need them.
+      const int64_t groups = (m.rows + k.row_block - 1) / k.row_block;
+      const int64_t slab = std::max<int64_t>(
+          1,
+          static_cast<int64_t>(kPackSlabBytes / (m.row_bytes * static_cast<size_t>(k.row_block))));
+      for (int64_t s0 = 0; s0 < groups; s0 += slab) {
+        const int64_t s1 = std::min(groups, s0 + slab);
+        pool.ParallelFor(s1 - s0, [&](int64_t g0, int64_t g1, int) {
+          k.pack(m.dtype, m.data, m.row_bytes, m.rows, m.cols, (s0 + g0) * k.row_block,
+                 std::min(m.rows, (s0 + g1) * k.row_block), out);
+        });
+        const int64_t r0 = s0 * k.row_block;
+        const int64_t r1 = std::min(m.rows, s1 * k.row_block);
+        ReleaseMappedPages(
+            static_cast<const uint8_t*>(m.data) + static_cast<size_t>(r0) * m.row_bytes,
+            static_cast<size_t>(r1 - r0) * m.row_bytes);
+      }
+      m.packed = true;
     }
-    const int64_t groups = (m.rows + k.row_block - 1) / k.row_block;
-    pool.ParallelFor(groups, [&](int64_t g0, int64_t g1, int) {
-      k.pack(m.dtype, m.data, m.row_bytes, m.rows, m.cols, g0 * k.row_block,
-             std::min(m.rows, g1 * k.row_block), out);
-    });
     m.data = out;
-    m.packed = true;
   }
-  // Packing read every matrix of the mapped file once; those pages would otherwise stay
-  // resident beside the packed copy and double the model's memory. The tied embedding's rows
-  // are read again from the file as tokens need them.
-  for (const auto& [data, n] : copied) ReleaseMappedPages(data, n);
   return Status::Ok();
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "slimlm/core/file.h"
+#include "slimlm/core/memory_usage.h"
 #include "slimlm/core/progress.h"
 #include "tools/bench_common.h"
 #include "tools/command.h"
@@ -22,6 +23,7 @@ void Emit(const std::string& text) {
 
 Status Bench(BenchArgs& args) {
   SLIMLM_ASSIGN_OR_RETURN(std::vector<BenchTest> tests, PlanBenchTests(args));
+  const int64_t runtime_rss = ReadMemoryUsage().rss_bytes;
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, "", false));
   SLIMLM_RETURN_IF_ERROR(CheckTestsFitModel(*model, tests));
   const ModelCosts costs = ComputeModelCosts(*model, args.model);
@@ -40,6 +42,7 @@ Status Bench(BenchArgs& args) {
       return runner.Run(t, [&](int64_t done, int64_t) { progress.Update(done); });
     }();
     if (!record.ok()) return record.status().WithContext(t.Name());
+    record->runtime_rss_bytes = runtime_rss;
     if (args.output == "md") Emit(MarkdownRow(costs, *record));
     if (args.output == "jsonl") Emit(RecordJson(costs, *record).dump() + "\n");
     records.push_back(RecordJson(costs, *record));

@@ -112,6 +112,12 @@ struct BenchRecord {
   // Resident memory right after the timed runs (model, packed weights, this test's context),
   // less the bandwidth probe's buffer; 0: unknown.
   int64_t rss_bytes = 0;
+  // The process's peak resident memory so far (loading included), less the probe's buffer; with
+  // probes off (--probe-mib 0) exactly the peak a user would see. 0: unknown.
+  int64_t peak_rss_bytes = 0;
+  // The process's resident memory before the model was loaded: the binary and its libraries,
+  // what any model costs on top of. 0: unknown.
+  int64_t runtime_rss_bytes = 0;
   OpProfile profile;  // --profile: the operations of the timed runs.
 };
 

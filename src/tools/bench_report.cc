@@ -110,6 +110,8 @@ nlohmann::json RecordJson(const ModelCosts& costs, const BenchRecord& r) {
       {"bandwidth_gbs_after", r.bw_after},
       {"matmul_gflops", r.matmul_gflops},
       {"rss_bytes", r.rss_bytes},
+      {"peak_rss_bytes", r.peak_rss_bytes},
+      {"runtime_rss_bytes", r.runtime_rss_bytes},
       {"bytes_per_token", t.n_gen > 0 ? nlohmann::json(r.bytes_per_token) : nullptr},
       {"tg_bound_ts", bound ? nlohmann::json(r.bound_ts) : nullptr},
       {"bound_fraction", bound ? nlohmann::json(r.avg_ts / r.bound_ts) : nullptr},

@@ -186,7 +186,9 @@ Result<BenchRecord> BenchRunner::Run(const BenchTest& test,
   ctx->set_profile(nullptr);
   // Measured while this test's context still exists; the probe's buffer is not the model's.
   const int64_t probe_bytes = probe_ ? args_.probe_mib << 20 : 0;
-  r.rss_bytes = std::max<int64_t>(0, ReadMemoryUsage().rss_bytes - probe_bytes);
+  const MemoryUsage memory = ReadMemoryUsage();
+  r.rss_bytes = std::max<int64_t>(0, memory.rss_bytes - probe_bytes);
+  r.peak_rss_bytes = std::max<int64_t>(r.rss_bytes, memory.peak_rss_bytes - probe_bytes);
   r.bw_after = ProbeBandwidth(test.threads);
   MeanAndStddev(r.samples_ns, &r.avg_ns, &r.stddev_ns);
   MeanAndStddev(r.samples_ts, &r.avg_ts, &r.stddev_ts);

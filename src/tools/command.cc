@@ -10,7 +10,7 @@ const std::vector<CommandSpec>& AllCommands() {
       ConvertCommand(), InitCommand(),           BenchCommand(),
       HwCommand(),      QuantizeCommand(),       PruneCommand(),
       EvalCommand(),    TrainTokenizerCommand(), TrainCommand(),
-      DistillCommand(),
+      DistillCommand(), PlanCommand(),           OptimizeCommand(),
   };
   return commands;
 }

@@ -48,6 +48,8 @@ CommandSpec PruneCommand();
 CommandSpec TrainTokenizerCommand();
 CommandSpec TrainCommand();
 CommandSpec DistillCommand();
+CommandSpec PlanCommand();
+CommandSpec OptimizeCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/core.h>
@@ -97,6 +99,30 @@ Result<DType> ParseKvType(const std::string& name) {
     return InvalidArgumentError("KV cache type '{}' is not one of f32, f16, q8_0", name);
   }
   return *type;
+}
+
+Result<double> ParseByteSize(const std::string& text, const std::string& what) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1},       {"b", 1},        {"k", 0x1p10},   {"kib", 0x1p10}, {"kb", 1e3},
+      {"m", 0x1p20}, {"mib", 0x1p20}, {"mb", 1e6},     {"g", 0x1p30},   {"gib", 0x1p30},
+      {"gb", 1e9},   {"t", 0x1p40},   {"tib", 0x1p40}, {"tb", 1e12}};
+  if (used > 0 && std::isfinite(value) && value > 0) {
+    for (const auto& [name, scale] : kUnits) {
+      if (unit == name) return value * scale;
+    }
+  }
+  return InvalidArgumentError("{} '{}' is not a positive size such as 4GiB, 512MiB or 2.5GB", what,
+                              text);
 }
 
 std::string FormatBytes(double bytes) {

@@ -47,6 +47,10 @@ void AddCalibrationOptions(CLI::App* app, CalibrationArgs* args, const std::stri
 // Bytes on disk: the file, or the sum of the folder's regular files (0 when unreadable).
 uint64_t DiskBytes(const std::string& path);
 
+// A size as users write it: "4GiB", "512MiB", "1.5G" (K, M, G, T and KiB... are powers of
+// 1024; KB, MB, GB, TB powers of 1000), or plain bytes. `what` names the option in errors.
+Result<double> ParseByteSize(const std::string& text, const std::string& what);
+
 // "1.23 MiB", "4.00 GiB".
 std::string FormatBytes(double bytes);
 
