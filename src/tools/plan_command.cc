@@ -170,11 +170,21 @@ Status Plan(const PlanArgs& args) {
   }
   fmt::print("\n{:<22} {:>12} {:>14} {:>12} {:>10}{}\n", "option", "file", "model memory",
              "tg (t/s)", "pp (t/s)", budget > 0 ? "  fits" : "");
+  const Option* smallest = nullptr;
   for (const Option& o : rows) {
+    if (smallest == nullptr || o.estimate.model_bytes() < smallest->estimate.model_bytes()) {
+      smallest = &o;
+    }
     fmt::print("{:<22} {:>12} {:>14} {:>12.1f} {:>10.0f}{}\n", o.name,
                FormatBytes(static_cast<double>(o.file_bytes)),
                FormatBytes(o.estimate.model_bytes()), o.estimate.tg, o.estimate.pp,
                budget > 0 ? (o.estimate.model_bytes() <= budget ? "  yes" : "  no") : "");
+  }
+  if (budget > 0 && smallest != nullptr && smallest->estimate.model_bytes() > budget) {
+    fmt::print(
+        "\nno option fits {}: the smallest, {}, needs {} at context {}; a shorter "
+        "context (-c) needs less\n",
+        FormatBytes(budget), smallest->name, FormatBytes(smallest->estimate.model_bytes()), e.ctx);
   }
   return Status::Ok();
 }

@@ -59,6 +59,13 @@ TEST(PlanCli, TextNamesEveryPart) {
   }
 }
 
+TEST(PlanCli, SaysWhenNoOptionFits) {
+  testing::ProcessResult r =
+      RunSlimlm({"plan", testing::DefaultModelPath(), "--memory", "1MiB", "-t", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("no option fits 1.00 MiB: the smallest, "));
+}
+
 TEST(PlanCli, BadInputIsOneLine) {
   ExpectOneLineError(RunSlimlm({"plan", testing::DefaultModelPath(), "--memory", "lots"}),
                      "--memory 'lots' is not a positive size");
