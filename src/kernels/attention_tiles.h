@@ -1,7 +1,8 @@
 // The tile loop that the SIMD attention paths share: for each tile of positions, the path's
 // scores, its online-softmax update of each head (running maximum m, running sum l, output
 // rescaled to the new maximum), and its weighted sum of values; then the division by l.
-// Attention is one tile of n_kv positions; flash attention tiles of the path's kFlashTile.
+// Attention is one tile of n_kv positions; flash attention tiles of the path's kFlashTile. With a
+// paged cache (AttentionArgs::blocks), the tiles restart at every block.
 //
 // Everything here is a template over the path, so each path's file instantiates it with its own
 // instruction set and nothing compiled for one ISA is shared with another. A path provides:
@@ -36,13 +37,26 @@ void AttendByTiles(const AttentionArgs& a, int64_t tile) {
     m[g] = -std::numeric_limits<float>::infinity();
     l[g] = 0.0f;
   }
-  for (int64_t t0 = 0; t0 < a.n_kv; t0 += tile) {
-    const int64_t n = std::min(tile, a.n_kv - t0);
-    Path::TileScores(a, t0, n, s, s_stride);
-    for (int64_t g = 0; g < group; ++g) {
-      Path::TileSoftmax(s + g * s_stride, n, m + g, l + g, a.out + g * head_dim, head_dim);
+  // A paged cache is contiguous within each block: the tiles run block by block, each over
+  // arguments that address the block as rows [0, n) (so the paths' prefetches stay inside it).
+  const int64_t span = a.blocks != nullptr ? a.block_rows : a.n_kv;
+  for (int64_t b0 = 0; b0 < a.n_kv; b0 += span) {
+    AttentionArgs block = a;
+    block.n_kv = std::min(span, a.n_kv - b0);
+    if (a.blocks != nullptr) {
+      const size_t row = static_cast<size_t>(a.blocks[b0 / span]) * static_cast<size_t>(span);
+      block.k = static_cast<const uint8_t*>(a.k) + row * a.k_stride;
+      block.v = static_cast<const uint8_t*>(a.v) + row * a.v_stride;
+      block.blocks = nullptr;
     }
-    Path::TileValues(a, t0, n, s, s_stride);
+    for (int64_t t0 = 0; t0 < block.n_kv; t0 += tile) {
+      const int64_t n = std::min(tile, block.n_kv - t0);
+      Path::TileScores(block, t0, n, s, s_stride);
+      for (int64_t g = 0; g < group; ++g) {
+        Path::TileSoftmax(s + g * s_stride, n, m + g, l + g, a.out + g * head_dim, head_dim);
+      }
+      Path::TileValues(block, t0, n, s, s_stride);
+    }
   }
   for (int64_t g = 0; g < group; ++g) Path::ScaleRow(a.out + g * head_dim, head_dim, 1.0f / l[g]);
 }

@@ -1,68 +1,13 @@
 #include "slimlm/model/context.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
-
-#include "model/rope.h"
-#include "slimlm/core/aligned_bytes.h"
-#include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm {
 
-// Buffers for one forward step of up to n_batch tokens, plus the KV cache.
-struct Context::Scratch {
-  std::vector<float> x;             // (n_batch, dim) residual stream
-  std::vector<float> xb;            // (n_batch, dim) normalized input of a sub-block
-  std::vector<float> q;             // (n_batch, q_dim)
-  std::vector<float> k;             // (n_batch, kv_dim)
-  std::vector<float> v;             // (n_batch, kv_dim)
-  std::vector<float> att;           // (n_batch, q_dim) attention output
-  std::vector<float> proj;          // (n_batch, dim) output of wo / w_down before the residual add
-  std::vector<float> gate;          // (n_batch, ffn_dim)
-  std::vector<float> up;            // (n_batch, ffn_dim)
-  std::vector<uint8_t> act;         // activations prepared for the kernels' matrix products
-  std::vector<float> attn_scratch;  // (n_threads, AttentionScratchFloats) per-thread scratch
-  int64_t attn_scratch_per_thread = 0;
-  std::vector<float> cos;     // (n_batch, rope_dim / 2)
-  std::vector<float> sin;     // (n_batch, rope_dim / 2)
-  std::vector<float> logits;  // (n_vocab) or (n_batch, n_vocab) with all_logits
-  // KV cache, head-major: (n_layers, n_kv_heads, n_ctx) rows of head_dim values in the key /
-  // value type, so that attention for one head reads contiguous memory.
-  AlignedBytes k_cache;
-  AlignedBytes v_cache;
-  size_t k_row_bytes = 0;  // One head at one position.
-  size_t v_row_bytes = 0;
-  std::unique_ptr<RopeAngles> rope;
-};
-
-Context::Context(const Model& model, const ContextOptions& options, int64_t n_ctx)
-    : model_(model),
-      kernels_(model.kernels()),
-      options_(options),
-      n_ctx_(n_ctx),
-      pool_(options.n_threads > 0 ? options.n_threads : PhysicalCoreCount()),
-      s_(std::make_unique<Scratch>()) {}
+Context::Context(const ContextOptions& options, int64_t n_ctx, std::unique_ptr<Engine> engine)
+    : options_(options), n_ctx_(n_ctx), engine_(std::move(engine)) {}
 
 Context::~Context() = default;
-
-namespace {
-
-Status CheckKvType(DType type, int64_t head_dim, const char* which) {
-  if (type != DType::kF32 && type != DType::kF16 && type != DType::kQ8_0) {
-    return InvalidArgumentError("{} cache type {} is not one of f32, f16, q8_0", which,
-                                DTypeName(type));
-  }
-  if (!IsRowLengthValid(type, head_dim)) {
-    return InvalidArgumentError(
-        "{} cache type {} needs a head dimension that is a multiple of {}, "
-        "this model's is {}",
-        which, DTypeName(type), Traits(type).block_size, head_dim);
-  }
-  return Status::Ok();
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Context>> Context::Create(const Model& model,
                                                  const ContextOptions& options) {
@@ -74,73 +19,55 @@ Result<std::unique_ptr<Context>> Context::Create(const Model& model,
   if (n_ctx > (int64_t{1} << 24)) {
     return InvalidArgumentError("context size {} is too large", n_ctx);
   }
-  SLIMLM_RETURN_IF_ERROR(CheckKvType(options.kv_type_k, c.head_dim, "key"));
-  SLIMLM_RETURN_IF_ERROR(CheckKvType(options.kv_type_v, c.head_dim, "value"));
-  std::unique_ptr<Context> ctx(new Context(model, options, n_ctx));
-  const int64_t b = std::min(options.n_batch, n_ctx);
-  ctx->options_.n_batch = b;
-  Scratch& s = *ctx->s_;
-  const kernels::KernelTable& k = model.kernels();
-  auto sized = [](std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(n), 0.0f); };
-  try {
-    sized(s.x, b * c.dim);
-    sized(s.xb, b * c.dim);
-    sized(s.q, b * c.q_dim());
-    sized(s.k, b * c.kv_dim());
-    sized(s.v, b * c.kv_dim());
-    sized(s.att, b * c.q_dim());
-    sized(s.proj, b * c.dim);
-    sized(s.gate, b * c.ffn_dim);
-    sized(s.up, b * c.ffn_dim);
-    size_t act_row = 0;
-    for (const LayerWeights& l : model.layers()) {
-      for (const Linear* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-        act_row = std::max(act_row, k.activation_row_bytes(m->matrix.dtype, m->matrix.cols));
-      }
+  ContextOptions o = options;
+  o.n_batch = std::min(options.n_batch, n_ctx);
+  EngineOptions e;
+  e.n_blocks = 1;
+  e.block_size = n_ctx;
+  e.max_step_tokens = o.n_batch;
+  e.n_threads = options.n_threads;
+  e.kv_type_k = options.kv_type_k;
+  e.kv_type_v = options.kv_type_v;
+  e.flash_attention = options.flash_attention;
+  e.profile = options.profile;
+  e.observer = options.observer;
+  Result<std::unique_ptr<Engine>> engine = Engine::Create(model, e);
+  if (!engine.ok()) {
+    if (engine.status().code() == StatusCode::kResourceExhausted) {
+      return ResourceExhaustedError("out of memory allocating a context of {} positions", n_ctx);
     }
-    act_row = std::max(act_row, k.activation_row_bytes(model.output().matrix.dtype, c.dim));
-    s.act.assign(static_cast<size_t>(b) * act_row, 0);
-    const int64_t group = c.n_heads / c.n_kv_heads;
-    s.attn_scratch_per_thread = kernels::AttentionScratchFloats(group, c.head_dim, n_ctx);
-    sized(s.attn_scratch, ctx->pool_.size() * s.attn_scratch_per_thread);
-    sized(s.cos, b * (c.rope_dim / 2));
-    sized(s.sin, b * (c.rope_dim / 2));
-    sized(s.logits, (options.all_logits ? b : 1) * c.n_vocab);
-    s.k_row_bytes = RowBytes(options.kv_type_k, c.head_dim);
-    s.v_row_bytes = RowBytes(options.kv_type_v, c.head_dim);
-    const size_t rows = static_cast<size_t>(c.n_layers * c.n_kv_heads) * static_cast<size_t>(n_ctx);
-    s.k_cache = AlignedBytes(rows * s.k_row_bytes);
-    s.v_cache = AlignedBytes(rows * s.v_row_bytes);
-    // Every page written now keeps page faults out of the first steps.
-    std::memset(s.k_cache.data(), 0, s.k_cache.size());
-    std::memset(s.v_cache.data(), 0, s.v_cache.size());
+    return engine.status();
+  }
+  std::unique_ptr<Context> ctx(new Context(o, n_ctx, std::move(*engine)));
+  try {
+    ctx->step_.reserve(static_cast<size_t>(o.n_batch));
+    ctx->logits_.assign(static_cast<size_t>((o.all_logits ? o.n_batch : 1) * c.n_vocab), 0.0f);
   } catch (const std::bad_alloc&) {
     return ResourceExhaustedError("out of memory allocating a context of {} positions", n_ctx);
   }
-  s.rope = std::make_unique<RopeAngles>(c, model.rope_freq_factors());
   return ctx;
 }
 
-size_t Context::KvCacheBytes() const { return s_->k_cache.size() + s_->v_cache.size(); }
-
 void Context::Truncate(int64_t n) { n_past_ = std::clamp<int64_t>(n, 0, n_past_); }
 
+size_t Context::KvCacheBytes() const { return engine_->KvCacheBytes(); }
+
 std::span<const float> Context::logits() const {
-  const int64_t n_vocab = model_.config().n_vocab;
+  const int64_t n_vocab = engine_->model().config().n_vocab;
   int64_t row = options_.all_logits ? std::max<int64_t>(0, last_eval_tokens_ - 1) : 0;
-  return {s_->logits.data() + row * n_vocab, static_cast<size_t>(n_vocab)};
+  return {logits_.data() + row * n_vocab, static_cast<size_t>(n_vocab)};
 }
 
 std::span<const float> Context::logits_at(int64_t i) const {
   SLIMLM_CHECK(options_.all_logits) << "logits_at needs ContextOptions::all_logits";
   SLIMLM_CHECK(i >= 0 && i < last_eval_tokens_) << "token " << i << " of " << last_eval_tokens_;
-  const int64_t n_vocab = model_.config().n_vocab;
-  return {s_->logits.data() + i * n_vocab, static_cast<size_t>(n_vocab)};
+  const int64_t n_vocab = engine_->model().config().n_vocab;
+  return {logits_.data() + i * n_vocab, static_cast<size_t>(n_vocab)};
 }
 
 Status Context::Eval(std::span<const int32_t> tokens) {
   const int64_t n = static_cast<int64_t>(tokens.size());
-  const int64_t n_vocab = model_.config().n_vocab;
+  const int64_t n_vocab = engine_->model().config().n_vocab;
   if (n == 0) return InvalidArgumentError("nothing to evaluate: the token list is empty");
   for (int32_t t : tokens) {
     if (t < 0 || t >= n_vocab) {
@@ -155,243 +82,21 @@ Status Context::Eval(std::span<const int32_t> tokens) {
     return InvalidArgumentError("at most {} tokens per call when keeping all logits, got {}",
                                 options_.n_batch, n);
   }
+  const std::span<const int32_t> table(&block_, 1);
   for (int64_t start = 0; start < n; start += options_.n_batch) {
     const int64_t chunk = std::min(options_.n_batch, n - start);
-    Forward(tokens.data() + start, chunk, s_->logits.data(), options_.all_logits);
+    step_.clear();
+    for (int64_t t = 0; t < chunk; ++t) {
+      // Logits of every token with all_logits, else of each step's last token (the last
+      // step's are the ones kept).
+      const bool logits = options_.all_logits || t == chunk - 1;
+      step_.push_back({tokens[static_cast<size_t>(start + t)], n_past_ + t, 0, logits});
+    }
+    SLIMLM_RETURN_IF_ERROR(engine_->Step(step_, std::span(&table, 1), logits_.data()));
+    n_past_ += chunk;
   }
   last_eval_tokens_ = n;
   return Status::Ok();
-}
-
-namespace {
-
-std::string_view MatMulName(DType type) {
-  switch (type) {
-    case DType::kF32:
-      return "matmul f32";
-    case DType::kF16:
-      return "matmul f16";
-    case DType::kBF16:
-      return "matmul bf16";
-    case DType::kQ8_0:
-      return "matmul q8_0";
-    case DType::kQ4_0:
-      return "matmul q4_0";
-    case DType::kQ4_K:
-      return "matmul q4_k";
-    case DType::kQ6_K:
-      return "matmul q6_k";
-    case DType::kF16NM:
-      return "matmul f16_nm";
-  }
-  return "matmul";
-}
-
-}  // namespace
-
-void Context::ForTokens(int64_t n, int64_t work_per_token,
-                        FunctionRef<void(int64_t t0, int64_t t1)> fn) {
-  // Spreading a step's elementwise work over the threads pays once there is enough of it; a
-  // single decoded token stays on the calling thread.
-  if (n * work_per_token < 16384 || pool_.size() == 1) {
-    fn(0, n);
-    return;
-  }
-  pool_.ParallelFor(n, [&](int64_t t0, int64_t t1, int) { fn(t0, t1); });
-}
-
-void Context::MatMul(const Linear& linear, const float* x, int64_t n, float* y, bool same_input) {
-  if (options_.observer != nullptr) options_.observer->Observe(linear, x, n);
-  const kernels::Matrix& w = linear.matrix;
-  // Weights read once per call, activations read and outputs written.
-  const double bytes = static_cast<double>(linear.weight.nbytes()) +
-                       4.0 * static_cast<double>(n) * static_cast<double>(w.cols + w.rows);
-  ScopedOp op(
-      options_.profile, MatMulName(w.dtype), bytes,
-      2.0 * static_cast<double>(n) * static_cast<double>(w.rows) * static_cast<double>(w.cols));
-  const size_t act_row_bytes = kernels_.activation_row_bytes(w.dtype, w.cols);
-  // Products that share their input (q, k, v; gate, up) convert it once when their weights
-  // take the same activation form.
-  const bool quantized = Traits(w.dtype).quantized;
-  if (!same_input || quantized != act_quantized_) {
-    ForTokens(n, w.cols, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        kernels_.convert_activation(w.dtype, x + t * w.cols,
-                                    s_->act.data() + static_cast<size_t>(t) * act_row_bytes,
-                                    w.cols);
-      }
-    });
-    act_quantized_ = quantized;
-  }
-  // Threads take whole packed groups of rows.
-  const int64_t block = kernels_.row_block;
-  const int64_t groups = (w.rows + block - 1) / block;
-  pool_.ParallelFor(groups, [&](int64_t g0, int64_t g1, int) {
-    kernels_.matmul(w, s_->act.data(), act_row_bytes, y, w.rows, n, g0 * block,
-                    std::min(w.rows, g1 * block));
-  });
-}
-
-void Context::Attention(int64_t layer, int64_t n, const float* q, float* out) {
-  const ModelConfig& c = model_.config();
-  // Token t reads n_past + t + 1 cached rows of keys and values; each query head does two dot
-  // products of head_dim per row (scores and weighted values).
-  const double rows_read = static_cast<double>(n) * static_cast<double>(n_past_) +
-                           static_cast<double>(n) * static_cast<double>(n + 1) / 2.0;
-  ScopedOp op(options_.profile, "attention",
-              rows_read * static_cast<double>(c.n_kv_heads) *
-                  static_cast<double>(s_->k_row_bytes + s_->v_row_bytes),
-              rows_read * 4.0 * static_cast<double>(c.n_heads * c.head_dim));
-  const int64_t group = c.n_heads / c.n_kv_heads;
-  // The n_ctx rows of one (layer, head), contiguous.
-  auto rows_of = [&](AlignedBytes& cache, size_t row_bytes, int64_t h) {
-    return cache.data() + static_cast<size_t>((layer * c.n_kv_heads + h) * n_ctx_) * row_bytes;
-  };
-  const auto attention = options_.flash_attention ? kernels_.flash_attention : kernels_.attention;
-  // One task per (token, key/value head): the key/value rows are read once for the `group`
-  // query heads that share them.
-  pool_.Run(n * c.n_kv_heads, [&](int64_t task, int thread) {
-    const int64_t t = task / c.n_kv_heads;
-    const int64_t h = task % c.n_kv_heads;
-    kernels::AttentionArgs a;
-    a.q = q + t * c.q_dim() + h * group * c.head_dim;
-    a.group = group;
-    a.head_dim = c.head_dim;
-    a.k = rows_of(s_->k_cache, s_->k_row_bytes, h);
-    a.v = rows_of(s_->v_cache, s_->v_row_bytes, h);
-    a.k_type = options_.kv_type_k;
-    a.v_type = options_.kv_type_v;
-    a.k_stride = s_->k_row_bytes;
-    a.v_stride = s_->v_row_bytes;
-    a.n_kv = n_past_ + t + 1;  // Causal: this token sees itself and the past.
-    a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    a.out = out + t * c.q_dim() + h * group * c.head_dim;
-    a.scratch = s_->attn_scratch.data() + thread * s_->attn_scratch_per_thread;
-    attention(a);
-  });
-}
-
-namespace {
-
-void AddBias(float* x, const float* bias, int64_t n, int64_t width) {
-  if (bias == nullptr) return;
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t i = 0; i < width; ++i) x[t * width + i] += bias[i];
-  }
-}
-
-}  // namespace
-
-void Context::AddRows(float* x, const float* y, int64_t n, int64_t width) {
-  ForTokens(n, width, [&](int64_t t0, int64_t t1) {
-    for (int64_t i = t0 * width; i < t1 * width; ++i) x[i] += y[i];
-  });
-}
-
-void Context::RmsNormRows(const float* x, const float* w, float* y, int64_t n) {
-  const int64_t dim = model_.config().dim;
-  ScopedOp op(options_.profile, "rms_norm", 8.0 * static_cast<double>(n * dim),
-              4.0 * static_cast<double>(n * dim));
-  ForTokens(n, dim, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      kernels_.rms_norm(x + t * dim, w, y + t * dim, dim, model_.config().norm_eps);
-    }
-  });
-}
-
-void Context::PrepareAttention(const LayerWeights& w, int64_t layer, int64_t n) {
-  const ModelConfig& c = model_.config();
-  Scratch& s = *s_;
-  const int64_t q_dim = c.q_dim(), kv_dim = c.kv_dim();
-  ScopedOp op(options_.profile, "rope + kv store",
-              static_cast<double>(n) *
-                  (8.0 * static_cast<double>(q_dim + kv_dim) +
-                   static_cast<double>(c.n_kv_heads * (s.k_row_bytes + s.v_row_bytes))),
-              6.0 * static_cast<double>(n * (q_dim + kv_dim)));
-  ForTokens(n, q_dim + 2 * kv_dim,
-            [&](int64_t t0, int64_t t1) { PrepareAttentionTokens(w, layer, t0, t1); });
-}
-
-void Context::PrepareAttentionTokens(const LayerWeights& w, int64_t layer, int64_t t0, int64_t t1) {
-  const ModelConfig& c = model_.config();
-  Scratch& s = *s_;
-  const int64_t q_dim = c.q_dim(), kv_dim = c.kv_dim(), half = c.rope_dim / 2;
-  AddBias(s.q.data() + t0 * q_dim, w.bq, t1 - t0, q_dim);
-  AddBias(s.k.data() + t0 * kv_dim, w.bk, t1 - t0, kv_dim);
-  AddBias(s.v.data() + t0 * kv_dim, w.bv, t1 - t0, kv_dim);
-  for (int64_t t = t0; t < t1; ++t) {
-    float* qt = s.q.data() + t * q_dim;
-    float* kt = s.k.data() + t * kv_dim;
-    if (w.q_norm != nullptr) {  // Qwen3: RMSNorm over each head before RoPE.
-      for (int64_t h = 0; h < c.n_heads; ++h) {
-        kernels_.rms_norm(qt + h * c.head_dim, w.q_norm, qt + h * c.head_dim, c.head_dim,
-                          c.norm_eps);
-      }
-      for (int64_t h = 0; h < c.n_kv_heads; ++h) {
-        kernels_.rms_norm(kt + h * c.head_dim, w.k_norm, kt + h * c.head_dim, c.head_dim,
-                          c.norm_eps);
-      }
-    }
-    const float* cos = s.cos.data() + t * half;
-    const float* sin = s.sin.data() + t * half;
-    kernels_.rope(qt, c.n_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
-    kernels_.rope(kt, c.n_kv_heads, c.head_dim, c.rope_dim, cos, sin, c.rope_pairing);
-    const float* vt = s.v.data() + t * kv_dim;
-    for (int64_t h = 0; h < c.n_kv_heads; ++h) {
-      const size_t row = static_cast<size_t>((layer * c.n_kv_heads + h) * n_ctx_ + n_past_ + t);
-      kernels_.from_f32(options_.kv_type_k, kt + h * c.head_dim,
-                        s.k_cache.data() + row * s.k_row_bytes, c.head_dim);
-      kernels_.from_f32(options_.kv_type_v, vt + h * c.head_dim,
-                        s.v_cache.data() + row * s.v_row_bytes, c.head_dim);
-    }
-  }
-}
-
-void Context::Forward(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits) {
-  const ModelConfig& c = model_.config();
-  Scratch& s = *s_;
-  const int64_t dim = c.dim, half = c.rope_dim / 2;
-  {
-    const TensorView& embd = model_.token_embd();
-    ScopedOp op(options_.profile, "embedding",
-                static_cast<double>(n) * (static_cast<double>(embd.row_bytes()) + 4.0 * dim), 0.0);
-    for (int64_t t = 0; t < n; ++t) {
-      RowToF32(embd.dtype, embd.row(tokens[t]), s.x.data() + t * dim, dim);
-      s.rope->Compute(n_past_ + t, s.cos.data() + t * half, s.sin.data() + t * half);
-    }
-  }
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    const LayerWeights& w = model_.layers()[static_cast<size_t>(l)];
-    // Attention block.
-    RmsNormRows(s.x.data(), w.attn_norm, s.xb.data(), n);
-    MatMul(w.wq, s.xb.data(), n, s.q.data());
-    MatMul(w.wk, s.xb.data(), n, s.k.data(), /*same_input=*/true);
-    MatMul(w.wv, s.xb.data(), n, s.v.data(), /*same_input=*/true);
-    PrepareAttention(w, l, n);
-    Attention(l, n, s.q.data(), s.att.data());
-    MatMul(w.wo, s.att.data(), n, s.proj.data());
-    AddRows(s.x.data(), s.proj.data(), n, dim);
-    // Feed-forward block (SwiGLU).
-    RmsNormRows(s.x.data(), w.ffn_norm, s.xb.data(), n);
-    MatMul(w.w_gate, s.xb.data(), n, s.gate.data());
-    MatMul(w.w_up, s.xb.data(), n, s.up.data(), /*same_input=*/true);
-    {
-      const double count = static_cast<double>(n * c.ffn_dim);
-      ScopedOp op(options_.profile, "silu_gate", 12.0 * count, 6.0 * count);
-      ForTokens(n, c.ffn_dim, [&](int64_t t0, int64_t t1) {
-        const int64_t f = c.ffn_dim;
-        kernels_.silu_gate(s.gate.data() + t0 * f, s.up.data() + t0 * f, s.gate.data() + t0 * f,
-                           (t1 - t0) * f);
-      });
-    }
-    MatMul(w.w_down, s.gate.data(), n, s.proj.data());
-    AddRows(s.x.data(), s.proj.data(), n, dim);
-  }
-  // Only the rows whose logits are wanted go through the output projection.
-  const int64_t first = all_logits ? 0 : n - 1;
-  RmsNormRows(s.x.data() + first * dim, model_.output_norm(), s.xb.data(), n - first);
-  MatMul(model_.output(), s.xb.data(), n - first, logits_out);
-  n_past_ += n;
 }
 
 }  // namespace slimlm

@@ -179,7 +179,7 @@ Result<RunEstimate> EstimateRun(const ModelLayout& layout, const Workload& workl
       static_cast<double>(c.rope_dim);
   const double attention = static_cast<double>(machine.threads) *
                            static_cast<double>(kernels::AttentionScratchFloats(
-                               c.n_heads / std::max<int64_t>(1, c.n_kv_heads), c.head_dim, e.ctx));
+                               c.n_heads / std::max<int64_t>(1, c.n_kv_heads), c.head_dim, 0));
   const double logits =
       static_cast<double>(c.n_vocab) * static_cast<double>(workload.all_logits ? b : 1);
   const double scratch = (4.0 * (static_cast<double>(b) * floats_per_token + attention + logits) +

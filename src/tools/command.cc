@@ -11,6 +11,7 @@ const std::vector<CommandSpec>& AllCommands() {
       HwCommand(),      QuantizeCommand(),       PruneCommand(),
       EvalCommand(),    TrainTokenizerCommand(), TrainCommand(),
       DistillCommand(), PlanCommand(),           OptimizeCommand(),
+      BatchCommand(),
   };
   return commands;
 }

@@ -50,6 +50,7 @@ CommandSpec TrainCommand();
 CommandSpec DistillCommand();
 CommandSpec PlanCommand();
 CommandSpec OptimizeCommand();
+CommandSpec BatchCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);

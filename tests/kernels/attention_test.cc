@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -298,6 +299,69 @@ TEST_P(AttentionTest, ZeroPositionsGiveZero) {
   std::vector<float> out(32, std::nanf(""));
   GetParam().fn(Args(p, out.data(), scratch.data()));
   for (float x : out) EXPECT_EQ(x, 0.0f);
+}
+
+// A paged copy of a problem's cache: its positions in blocks of block_rows rows, placed in
+// shuffled blocks of a pool twice as large whose other rows are NaN.
+struct PagedCache {
+  std::vector<uint8_t> k, v;
+  std::vector<int32_t> blocks;
+  int64_t block_rows;
+};
+
+PagedCache MakePaged(std::mt19937& rng, const Problem& p, int64_t block_rows) {
+  PagedCache c;
+  c.block_rows = block_rows;
+  const int64_t n_blocks = (p.n_kv + block_rows - 1) / block_rows;
+  std::vector<int32_t> pool(static_cast<size_t>(2 * n_blocks + 1));
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  c.blocks.assign(pool.begin(), pool.begin() + n_blocks);
+  const size_t rows = pool.size() * static_cast<size_t>(block_rows);
+  c.k.assign(rows * p.k_stride, 0xff);
+  c.v.assign(rows * p.v_stride, 0xff);
+  for (int64_t t = 0; t < p.n_kv; ++t) {
+    const size_t row = static_cast<size_t>(c.blocks[t / block_rows]) * block_rows + t % block_rows;
+    std::memcpy(&c.k[row * p.k_stride], &p.k[t * p.k_stride], p.k_stride);
+    std::memcpy(&c.v[row * p.v_stride], &p.v[t * p.v_stride], p.v_stride);
+  }
+  return c;
+}
+
+AttentionArgs PagedArgs(const Problem& p, const PagedCache& c, float* out, float* scratch) {
+  AttentionArgs a = Args(p, out, scratch);
+  a.k = c.k.data() + p.k_offset;
+  a.v = c.v.data() + p.v_offset;
+  a.blocks = c.blocks.data();
+  a.block_rows = c.block_rows;
+  return a;
+}
+
+// A paged cache gives what the same rows in one piece give: exactly so for the reference (it
+// only looks rows up), within the tolerance for the tiled paths (their tiles restart at each
+// block); the pool's other rows, NaN, are never read.
+TEST_P(AttentionTest, PagedCacheMatchesContiguous) {
+  std::mt19937 rng(11);
+  for (int64_t block_rows : {16, 32, 48, 64}) {
+    for (int64_t n_kv : {1, 15, 16, 17, 100, 300}) {
+      for (DType type : {DType::kF16, DType::kQ8_0, DType::kF32}) {
+        const Problem p = MakeProblem(rng, 4, 64, n_kv, type, type, 30.0f);
+        const PagedCache c = MakePaged(rng, p, block_rows);
+        SCOPED_TRACE(testing::Message()
+                     << "block_rows " << block_rows << " n_kv " << n_kv << " " << DTypeName(type));
+        const size_t full = static_cast<size_t>(AttentionScratchFloats(4, 64, n_kv));
+        std::vector<float> scratch(full), want(256), ref_paged(256), got(256);
+        ref::Attention(Args(p, want.data(), scratch.data()));
+        ref::Attention(PagedArgs(p, c, ref_paged.data(), scratch.data()));
+        EXPECT_EQ(ref_paged, want);
+        GetParam().fn(PagedArgs(p, c, got.data(), scratch.data()));
+        const float tolerance = Tolerance(p);
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_LE(std::fabs(got[i] - want[i]), tolerance) << "out[" << i << "]";
+        }
+      }
+    }
+  }
 }
 
 std::vector<Path> AllPaths() { return Paths(); }

@@ -57,6 +57,10 @@ struct AttentionArgs {
   size_t k_stride = 0;
   size_t v_stride = 0;
   int64_t n_kv = 0;
+  // A paged cache (blocks of block_rows positions anywhere in a pool): when `blocks` is set,
+  // position p is row blocks[p / block_rows] * block_rows + p % block_rows of k and v; else row p.
+  const int32_t* blocks = nullptr;
+  int64_t block_rows = 0;
   float scale = 1.0f;        // Multiplies q.k before the softmax (1/sqrt(head_dim)).
   float* out = nullptr;      // (group, head_dim) f32
   float* scratch = nullptr;  // AttentionScratchFloats(group, head_dim, n_kv) floats

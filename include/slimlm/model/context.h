@@ -1,5 +1,6 @@
 // A Context runs one sequence through a Model: it owns the KV cache, the scratch buffers and
-// the thread pool, and produces logits.
+// the thread pool, and produces logits. It is an Engine (engine.h) with one sequence whose cache
+// is a single block of n_ctx positions.
 //
 // All memory is allocated when the context is created; Eval allocates nothing. A Context is
 // used from one thread at a time; several Contexts may share one Model.
@@ -15,18 +16,10 @@
 #include "slimlm/core/status.h"
 #include "slimlm/core/thread_pool.h"
 #include "slimlm/kernels/kernels.h"
+#include "slimlm/model/engine.h"
 #include "slimlm/model/model.h"
 
 namespace slimlm {
-
-// Sees the f32 input of every weight product of a forward pass (calibration statistics); called
-// on the thread that runs Eval, before the product.
-class ActivationObserver {
- public:
-  virtual ~ActivationObserver() = default;
-  // x: (n_tokens, w.matrix.cols)
-  virtual void Observe(const Linear& w, const float* x, int64_t n_tokens) = 0;
-};
 
 struct ContextOptions {
   int64_t n_ctx = 0;        // Positions the KV cache holds; 0: the model's context length.
@@ -58,10 +51,13 @@ class Context {
 
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
-  int n_threads() const { return pool_.size(); }
+  int n_threads() const { return engine_->n_threads(); }
   const ContextOptions& options() const { return options_; }
   // Starts adding operation statistics to `profile` (null: stop).
-  void set_profile(OpProfile* profile) { options_.profile = profile; }
+  void set_profile(OpProfile* profile) {
+    options_.profile = profile;
+    engine_->set_profile(profile);
+  }
   // Forgets every position (the cache contents are simply overwritten later).
   void Reset() { n_past_ = 0; }
   // Keeps the first n positions (n <= n_past()).
@@ -71,34 +67,16 @@ class Context {
   size_t KvCacheBytes() const;
 
  private:
-  struct Scratch;
-  Context(const Model& model, const ContextOptions& options, int64_t n_ctx);
-  // Runs one step of n tokens (n <= n_batch) at positions n_past_ ...; keeps logits of the last
-  // token, or of all n when all_logits.
-  void Forward(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits);
-  // Calls fn over ranges of the n tokens of a step, on the pool when there is enough work.
-  void ForTokens(int64_t n, int64_t work_per_token, FunctionRef<void(int64_t t0, int64_t t1)> fn);
-  // x += y over n rows of `width`.
-  void AddRows(float* x, const float* y, int64_t n, int64_t width);
-  // y = RMSNorm of each of n rows of width dim.
-  void RmsNormRows(const float* x, const float* w, float* y, int64_t n);
-  // Biases, QK norm, RoPE on the step's q and k, and k, v into the cache.
-  void PrepareAttention(const LayerWeights& w, int64_t layer, int64_t n);
-  void PrepareAttentionTokens(const LayerWeights& w, int64_t layer, int64_t t0, int64_t t1);
-  void Attention(int64_t layer, int64_t n, const float* q, float* out);
-  // y: (n, w.rows) = x: (n, w.cols) times w transposed, rows split across the pool.
-  // same_input: x is the previous product's input, unchanged (its conversion is reused).
-  void MatMul(const Linear& w, const float* x, int64_t n, float* y, bool same_input = false);
+  Context(const ContextOptions& options, int64_t n_ctx, std::unique_ptr<Engine> engine);
 
-  const Model& model_;
-  const kernels::KernelTable& kernels_;
   ContextOptions options_;
   int64_t n_ctx_;
   int64_t n_past_ = 0;
   int64_t last_eval_tokens_ = 0;
-  bool act_quantized_ = false;  // Form of the activations last converted for a product.
-  ThreadPool pool_;
-  std::unique_ptr<Scratch> s_;
+  std::unique_ptr<Engine> engine_;
+  const int32_t block_ = 0;      // The cache is the engine's only block, of n_ctx positions.
+  std::vector<StepToken> step_;  // One step's tokens.
+  std::vector<float> logits_;    // (n_vocab) or (n_batch, n_vocab) with all_logits
 };
 
 }  // namespace slimlm

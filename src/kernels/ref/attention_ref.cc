@@ -13,7 +13,10 @@ namespace {
 // Positions per tile of the flash reference: scores of one tile are (group, kFlashTile).
 constexpr int64_t kFlashTile = 64;
 
-const uint8_t* Row(const void* base, size_t stride, int64_t p) {
+// The row of position p, through the block table when the cache is paged.
+const uint8_t* Row(const AttentionArgs& a, const void* base, size_t stride, int64_t p) {
+  if (a.blocks != nullptr)
+    p = int64_t{a.blocks[p / a.block_rows]} * a.block_rows + p % a.block_rows;
   return static_cast<const uint8_t*>(base) + static_cast<size_t>(p) * stride;
 }
 
@@ -24,7 +27,7 @@ void Attention(const AttentionArgs& a) {
   float* scores = a.scratch;
   float* row = a.scratch + a.group * a.n_kv;
   for (int64_t p = 0; p < a.n_kv; ++p) {
-    RowToF32(a.k_type, Row(a.k, a.k_stride, p), row, a.head_dim);
+    RowToF32(a.k_type, Row(a, a.k, a.k_stride, p), row, a.head_dim);
     for (int64_t g = 0; g < a.group; ++g) {
       const float* q = a.q + g * a.head_dim;
       float dot = 0.0f;
@@ -35,7 +38,7 @@ void Attention(const AttentionArgs& a) {
   for (int64_t g = 0; g < a.group; ++g) Softmax(scores + g * a.n_kv, a.n_kv);
   for (int64_t i = 0; i < a.group * a.head_dim; ++i) a.out[i] = 0.0f;
   for (int64_t p = 0; p < a.n_kv; ++p) {
-    RowToF32(a.v_type, Row(a.v, a.v_stride, p), row, a.head_dim);
+    RowToF32(a.v_type, Row(a, a.v, a.v_stride, p), row, a.head_dim);
     for (int64_t g = 0; g < a.group; ++g) {
       const float s = scores[g * a.n_kv + p];
       float* out = a.out + g * a.head_dim;
@@ -61,7 +64,7 @@ void FlashAttention(const AttentionArgs& a) {
   for (int64_t t0 = 0; t0 < a.n_kv; t0 += kFlashTile) {
     const int64_t n = std::min(kFlashTile, a.n_kv - t0);
     for (int64_t p = 0; p < n; ++p) {
-      RowToF32(a.k_type, Row(a.k, a.k_stride, t0 + p), row, a.head_dim);
+      RowToF32(a.k_type, Row(a, a.k, a.k_stride, t0 + p), row, a.head_dim);
       for (int64_t g = 0; g < a.group; ++g) {
         const float* q = a.q + g * a.head_dim;
         float dot = 0.0f;
@@ -86,7 +89,7 @@ void FlashAttention(const AttentionArgs& a) {
       for (int64_t d = 0; d < a.head_dim; ++d) out[d] *= alpha;
     }
     for (int64_t p = 0; p < n; ++p) {
-      RowToF32(a.v_type, Row(a.v, a.v_stride, t0 + p), row, a.head_dim);
+      RowToF32(a.v_type, Row(a, a.v, a.v_stride, t0 + p), row, a.head_dim);
       for (int64_t g = 0; g < a.group; ++g) {
         const float s = scores[g * kFlashTile + p];
         float* out = a.out + g * a.head_dim;

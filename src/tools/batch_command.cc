@@ -1,0 +1,288 @@
+// slimlm batch: offline inference over many prompts through the continuous-batching scheduler.
+// Reads JSON lines ({"id", "prompt", and optionally "max_tokens", "temperature", "top_k",
+// "top_p", "min_p", "seed", "stop"}), writes one JSON line per input line as each finishes
+// ({"id", "text", "finish_reason", "usage"} or {"id", "error"}). A line that cannot be run gets
+// its error line and the job goes on. Resumable: ids already in the output are skipped, and a
+// last line cut short by a crash is dropped before appending.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "slimlm/core/progress.h"
+#include "slimlm/core/timer.h"
+#include "slimlm/serve/scheduler.h"
+#include "tools/command.h"
+#include "tools/common.h"
+
+namespace slimlm::tools {
+namespace {
+
+struct BatchArgs {
+  std::string model;
+  std::string input;
+  std::string output;
+  int threads = 0;
+  int64_t max_running = 16;
+  int64_t step_tokens = 256;
+  std::string kv_type = "f16";
+  int64_t max_tokens = 128;  // Default per line.
+  float temperature = 0.0f;  // Default per line: greedy, so that a job is reproducible.
+  bool json = false;
+};
+
+// The id of a line: its "id" (a string, or a number written as one), else its line number.
+std::string LineId(const nlohmann::json& j, int64_t line_number) {
+  if (j.is_object() && j.contains("id")) {
+    if (j["id"].is_string()) return j["id"].get<std::string>();
+    if (j["id"].is_number_integer()) return std::to_string(j["id"].get<int64_t>());
+  }
+  return fmt::format("line-{}", line_number);
+}
+
+// The ids already written, after cutting a last line that a crash left without its newline.
+Result<std::set<std::string>> ReadDone(const std::string& path) {
+  std::set<std::string> done;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return done;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError("{}: cannot read", path);
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t end = contents.rfind('\n');
+  const size_t keep = end == std::string::npos ? 0 : end + 1;
+  if (keep < contents.size()) {
+    std::filesystem::resize_file(path, keep, ec);
+    if (ec) return IoError("{}: cannot drop its cut last line: {}", path, ec.message());
+  }
+  size_t start = 0;
+  while (start < keep) {
+    const size_t nl = contents.find('\n', start);
+    const std::string line = contents.substr(start, nl - start);
+    start = nl + 1;
+    try {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.is_object() && j.contains("id") && j["id"].is_string()) done.insert(j["id"]);
+    } catch (const std::exception&) {
+      return InvalidArgumentError("{}: a line is not JSON; is this a batch output file?", path);
+    }
+  }
+  return done;
+}
+
+// The request of one input line, or why it cannot be run.
+Result<serve::Request> ParseLine(const nlohmann::json& j, const Model& model,
+                                 const BatchArgs& args) {
+  if (!j.is_object()) return InvalidArgumentError("the line is not a JSON object");
+  if (!j.contains("prompt") || !j["prompt"].is_string()) {
+    return InvalidArgumentError("\"prompt\" must be a string");
+  }
+  serve::Request r;
+  const std::string prompt = j["prompt"].get<std::string>();
+  if (prompt.empty()) return InvalidArgumentError("\"prompt\" is empty");
+  r.prompt = model.tokenizer()->Encode(prompt, true, /*parse_special=*/false);
+  r.max_tokens = args.max_tokens;
+  r.sampling.temperature = args.temperature;
+  auto number = [&](const char* key, auto* out) -> Status {
+    if (!j.contains(key)) return Status::Ok();
+    if (!j[key].is_number()) return InvalidArgumentError("\"{}\" must be a number", key);
+    *out = j[key].get<std::remove_pointer_t<decltype(out)>>();
+    return Status::Ok();
+  };
+  SLIMLM_RETURN_IF_ERROR(number("max_tokens", &r.max_tokens));
+  SLIMLM_RETURN_IF_ERROR(number("temperature", &r.sampling.temperature));
+  SLIMLM_RETURN_IF_ERROR(number("top_k", &r.sampling.top_k));
+  SLIMLM_RETURN_IF_ERROR(number("top_p", &r.sampling.top_p));
+  SLIMLM_RETURN_IF_ERROR(number("min_p", &r.sampling.min_p));
+  SLIMLM_RETURN_IF_ERROR(number("seed", &r.sampling.seed));
+  if (j.contains("stop")) {
+    if (j["stop"].is_string()) {
+      r.stop.push_back(j["stop"].get<std::string>());
+    } else if (j["stop"].is_array()) {
+      for (const auto& s : j["stop"]) {
+        if (!s.is_string()) return InvalidArgumentError("\"stop\" must hold strings");
+        r.stop.push_back(s.get<std::string>());
+      }
+    } else {
+      return InvalidArgumentError("\"stop\" must be a string or an array of strings");
+    }
+  }
+  return r;
+}
+
+Status Batch(const BatchArgs& args) {
+  SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
+  std::ifstream in(args.input);
+  if (!in) return NotFoundError("{}: cannot open", args.input);
+  SLIMLM_RETURN_IF_ERROR(CheckWritable(args.output));
+  SLIMLM_ASSIGN_OR_RETURN(std::set<std::string> done, ReadDone(args.output));
+  SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, "", true));
+  serve::SchedulerOptions options;
+  options.max_running = args.max_running;
+  options.max_waiting = args.max_running;  // Lines are read as room frees up.
+  options.max_step_tokens = args.step_tokens;
+  options.n_threads = ResolveThreads(args.threads);
+  options.kv_type = kv_type;
+  SLIMLM_ASSIGN_OR_RETURN(auto scheduler, serve::Scheduler::Create(*model, options));
+
+  // Every line, read up front so that the progress bar knows the total (ids and texts only).
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  const int fd = ::open(args.output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("{}: cannot open for writing: {}", args.output, std::strerror(errno));
+  // One write per line, so that a crash leaves at most one cut line (dropped on resume).
+  auto emit = [&](const nlohmann::json& j) -> Status {
+    const std::string text = j.dump() + "\n";
+    if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      return IoError("{}: cannot write: {}", args.output, std::strerror(errno));
+    }
+    return Status::Ok();
+  };
+  struct Counts {
+    int64_t ok = 0, errors = 0, skipped = 0, prompt_tokens = 0, completion_tokens = 0;
+  } counts;
+  std::map<int64_t, std::string> id_of;  // Scheduler id -> line id.
+  std::map<int64_t, std::string> text_of;
+  Timer timer;
+  Status status = Status::Ok();
+  {
+    Progress progress("batch", static_cast<int64_t>(lines.size()), "lines");
+    int64_t finished = 0;
+    size_t next = 0;
+    while (status.ok() && (next < lines.size() || !scheduler->Idle())) {
+      // Keep the queue topped up; lines that cannot be run are answered at once.
+      while (next < lines.size() && scheduler->stats().waiting < args.max_running) {
+        const int64_t line_number = static_cast<int64_t>(next) + 1;
+        const std::string& line = lines[next++];
+        nlohmann::json j;
+        std::string id;
+        try {
+          j = nlohmann::json::parse(line);
+          id = LineId(j, line_number);
+        } catch (const std::exception& e) {
+          id = fmt::format("line-{}", line_number);
+          if (done.contains(id)) {
+            ++counts.skipped;
+            progress.Update(++finished);
+            continue;
+          }
+          status = emit({{"id", id}, {"error", fmt::format("not JSON: {}", e.what())}});
+          ++counts.errors;
+          progress.Update(++finished);
+          continue;
+        }
+        if (done.contains(id)) {
+          ++counts.skipped;
+          progress.Update(++finished);
+          continue;
+        }
+        Result<serve::Request> request = ParseLine(j, *model, args);
+        Result<int64_t> sid = request.ok() ? scheduler->Submit(std::move(*request))
+                                           : Result<int64_t>(request.status());
+        if (!sid.ok()) {
+          status = emit({{"id", id}, {"error", sid.status().message()}});
+          ++counts.errors;
+          progress.Update(++finished);
+          continue;
+        }
+        id_of[*sid] = id;
+      }
+      if (!status.ok() || scheduler->Idle()) continue;
+      std::vector<serve::Event> events;
+      status = scheduler->Step(&events);
+      for (const serve::Event& e : events) {
+        text_of[e.id] += e.text;
+        if (e.finish == serve::FinishReason::kNone || !status.ok()) continue;
+        status = emit({{"id", id_of[e.id]},
+                       {"text", text_of[e.id]},
+                       {"finish_reason", serve::FinishReasonName(e.finish)},
+                       {"usage",
+                        {{"prompt_tokens", e.prompt_tokens},
+                         {"completion_tokens", e.completion_tokens},
+                         {"total_tokens", e.prompt_tokens + e.completion_tokens}}}});
+        counts.ok += 1;
+        counts.prompt_tokens += e.prompt_tokens;
+        counts.completion_tokens += e.completion_tokens;
+        id_of.erase(e.id);
+        text_of.erase(e.id);
+        progress.Update(++finished);
+      }
+    }
+  }
+  ::close(fd);
+  SLIMLM_RETURN_IF_ERROR(status);
+  const double seconds = timer.Seconds();
+  const serve::SchedulerStats stats = scheduler->stats();
+  if (args.json) {
+    fmt::print("{}\n", nlohmann::json{{"completed", counts.ok},
+                                      {"errors", counts.errors},
+                                      {"skipped", counts.skipped},
+                                      {"prompt_tokens", counts.prompt_tokens},
+                                      {"completion_tokens", counts.completion_tokens},
+                                      {"seconds", seconds},
+                                      {"generation_tokens_per_second",
+                                       static_cast<double>(counts.completion_tokens) / seconds},
+                                      {"preemptions", stats.preemptions},
+                                      {"prefix_cache_hits", stats.prefix_hits},
+                                      {"prefix_cache_queries", stats.prefix_queries},
+                                      {"steps", stats.steps}}
+                           .dump(2));
+  } else {
+    fmt::print(
+        "{} completed, {} errors, {} skipped (already in {}); {} prompt and {} generated tokens "
+        "in {:.2f} s: {:.1f} generated tokens/s at up to {} sequences at once; {} preemptions, "
+        "{} of {} prompt tokens from the prefix cache\n",
+        counts.ok, counts.errors, counts.skipped, args.output, counts.prompt_tokens,
+        counts.completion_tokens, seconds, static_cast<double>(counts.completion_tokens) / seconds,
+        args.max_running, stats.preemptions, stats.prefix_hits, stats.prefix_queries);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+CommandSpec BatchCommand() {
+  return {"batch", "Offline inference over a JSONL file of prompts, batched continuously",
+          [](CLI::App* app) {
+            auto args = std::make_shared<BatchArgs>();
+            app->add_option("model", args->model, "Model: GGUF file, HF folder or llama2.c .bin")
+                ->required();
+            app->add_option("input", args->input,
+                            "JSON lines: {\"id\", \"prompt\", \"max_tokens\", \"temperature\", "
+                            "\"top_k\", \"top_p\", \"min_p\", \"seed\", \"stop\"}")
+                ->required();
+            app->add_option("-o,--output", args->output,
+                            "JSON lines out, appended; ids already there are skipped")
+                ->required();
+            AddThreadsOption(app, &args->threads);
+            app->add_option("--max-running", args->max_running, "Sequences decoded at once")
+                ->capture_default_str()
+                ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+            app->add_option("--step-tokens", args->step_tokens, "Token budget of one step")
+                ->capture_default_str()
+                ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+            app->add_option("--kv-type", args->kv_type, "KV cache type: f32, f16 or q8_0")
+                ->capture_default_str();
+            app->add_option("--max-tokens", args->max_tokens, "Default tokens to generate per line")
+                ->capture_default_str()
+                ->check(CLI::PositiveNumber);
+            app->add_option("--temp", args->temperature, "Default temperature per line (0: greedy)")
+                ->capture_default_str()
+                ->check(CLI::NonNegativeNumber);
+            app->add_flag("--json", args->json, "Print the summary as JSON");
+            return [args] { return Batch(*args); };
+          }};
+}
+
+}  // namespace slimlm::tools

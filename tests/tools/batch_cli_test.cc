@@ -1,0 +1,129 @@
+// slimlm batch end to end on the bundled default model: one output line per input line (errors
+// included), the same greedy texts one at a time and eight at a time, and a job cut short (with a
+// half-written last line) resumed without repeating or losing a line.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/cli_errors.h"
+#include "support/subprocess.h"
+#include "support/test_data.h"
+
+namespace slimlm {
+namespace {
+
+using testing::ExpectOneLineError;
+using ::testing::HasSubstr;
+using testing::RunSlimlm;
+
+class BatchCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir();
+    input_ = dir_ + "/in.jsonl";
+    const char* starts[] = {
+        "Once upon a time", "The little dog", "Lily and Ben",     "One day",     "Tom had a ball",
+        "The sun was hot",  "Mom said",       "A girl named Sue", "The cat sat", "Ben saw a big"};
+    std::ofstream in(input_);
+    for (int i = 0; i < 10; ++i) {
+      in << nlohmann::json{{"id", "r" + std::to_string(i)},
+                           {"prompt", starts[i]},
+                           {"max_tokens", 12 + i}}
+                .dump()
+         << "\n";
+    }
+    in << "{\"id\": \"bad\", \"prompt\": 7}\n";
+    in << "this is not json\n";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  testing::ProcessResult Batch(const std::string& out, int running) {
+    return RunSlimlm({"batch", testing::DefaultModelPath(), input_, "-o", out, "--max-running",
+                      std::to_string(running), "-t", "2", "--json"});
+  }
+
+  static std::map<std::string, nlohmann::json> Lines(const std::string& path) {
+    std::map<std::string, nlohmann::json> by_id;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      EXPECT_FALSE(by_id.contains(j["id"])) << "repeated " << j["id"];
+      by_id[j["id"]] = j;
+    }
+    return by_id;
+  }
+
+  std::string dir_;
+  std::string input_;
+};
+
+TEST_F(BatchCli, AnswersEveryLineAndBatchingChangesNoText) {
+  testing::ProcessResult r = Batch(dir_ + "/one.jsonl", 1);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json summary = nlohmann::json::parse(r.out);
+  EXPECT_EQ(summary["completed"], 10);
+  EXPECT_EQ(summary["errors"], 2);
+  const auto one = Lines(dir_ + "/one.jsonl");
+  ASSERT_EQ(one.size(), 12u);
+  for (int i = 0; i < 10; ++i) {
+    const nlohmann::json& j = one.at("r" + std::to_string(i));
+    EXPECT_EQ(j["finish_reason"], "length");
+    EXPECT_EQ(j["usage"]["completion_tokens"], 12 + i);
+    EXPECT_FALSE(j["text"].get<std::string>().empty());
+  }
+  EXPECT_THAT(one.at("bad")["error"].get<std::string>(), HasSubstr("\"prompt\" must be a string"));
+  EXPECT_THAT(one.at("line-12")["error"].get<std::string>(), HasSubstr("not JSON"));
+
+  r = Batch(dir_ + "/eight.jsonl", 8);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto eight = Lines(dir_ + "/eight.jsonl");
+  ASSERT_EQ(eight.size(), 12u);
+  for (const auto& [id, j] : one) EXPECT_EQ(eight.at(id), j) << id;
+}
+
+TEST_F(BatchCli, ResumesAfterACutWithoutRepeatingALine) {
+  const std::string out = dir_ + "/out.jsonl";
+  ASSERT_EQ(Batch(out, 4).exit_code, 0);
+  const auto full = Lines(out);
+  // Keep five whole lines and half of the sixth, as a crash mid-write would.
+  std::ifstream in(out);
+  std::stringstream kept;
+  std::string line;
+  for (int i = 0; i < 5 && std::getline(in, line); ++i) kept << line << "\n";
+  std::getline(in, line);
+  kept << line.substr(0, line.size() / 2);
+  in.close();
+  std::ofstream(out, std::ios::trunc) << kept.str();
+
+  testing::ProcessResult r = Batch(out, 4);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["skipped"], 5);
+  const auto resumed = Lines(out);
+  EXPECT_EQ(resumed, full);
+}
+
+TEST_F(BatchCli, BadInputIsOneLine) {
+  ExpectOneLineError(RunSlimlm({"batch", testing::DefaultModelPath(), dir_ + "/missing.jsonl", "-o",
+                                dir_ + "/o.jsonl"}),
+                     "missing.jsonl");
+  ExpectOneLineError(
+      RunSlimlm({"batch", testing::DefaultModelPath(), input_, "-o", "/nonexistent/dir/o.jsonl"}),
+      "/nonexistent/dir");
+  ExpectOneLineError(RunSlimlm({"batch", testing::DefaultModelPath(), input_, "-o",
+                                dir_ + "/o.jsonl", "--kv-type", "q4_0"}),
+                     "q4_0");
+  std::ofstream(dir_ + "/garbage.jsonl") << "not a batch output\n";
+  ExpectOneLineError(
+      RunSlimlm({"batch", testing::DefaultModelPath(), input_, "-o", dir_ + "/garbage.jsonl"}),
+      "is this a batch output file");
+}
+
+}  // namespace
+}  // namespace slimlm
