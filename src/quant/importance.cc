@@ -74,7 +74,7 @@ void QuantizeBlock(const float* x, const float* importance, uint8_t* out) {
   }
   // Candidates around the plain scale (q4_0: the largest magnitude at code 0, i.e. -8, as GGML
   // does, or at +7; q8_0: at +-127), stored as f16 as the block will hold them.
-  int8_t codes[32], best_codes[32];
+  int8_t codes[32], best_codes[32] = {};  // Zeroed only to quiet GCC: the first candidate sets it.
   uint16_t best_d = 0;
   double best = -1;
   const float bases[2] = {kQ4 ? max / -8.0f : amax / 127.0f, kQ4 ? max / 7.0f : amax / 127.0f};

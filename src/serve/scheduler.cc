@@ -81,6 +81,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const Model& model,
   e.n_threads = o.n_threads;
   e.kv_type_k = e.kv_type_v = o.kv_type;
   e.max_positions = ctx;
+  e.profile = o.profile;
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(model, e));
   std::unique_ptr<Scheduler> s(new Scheduler(model, o, std::move(engine), std::move(pool)));
   s->logits_.assign(static_cast<size_t>(o.max_step_tokens * model.config().n_vocab), 0.0f);

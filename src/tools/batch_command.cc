@@ -23,6 +23,7 @@
 #include "slimlm/serve/scheduler.h"
 #include "tools/command.h"
 #include "tools/common.h"
+#include "tools/profile_report.h"
 
 namespace slimlm::tools {
 namespace {
@@ -34,9 +35,11 @@ struct BatchArgs {
   int threads = 0;
   int64_t max_running = 16;
   int64_t step_tokens = 256;
+  int64_t block_size = 16;
   std::string kv_type = "f16";
   int64_t max_tokens = 128;  // Default per line.
   float temperature = 0.0f;  // Default per line: greedy, so that a job is reproducible.
+  bool profile = false;
   bool json = false;
 };
 
@@ -129,8 +132,11 @@ Status Batch(const BatchArgs& args) {
   options.max_running = args.max_running;
   options.max_waiting = args.max_running;  // Lines are read as room frees up.
   options.max_step_tokens = args.step_tokens;
+  options.block_size = args.block_size;
   options.n_threads = ResolveThreads(args.threads);
   options.kv_type = kv_type;
+  OpProfile profile;
+  if (args.profile) options.profile = &profile;
   SLIMLM_ASSIGN_OR_RETURN(auto scheduler, serve::Scheduler::Create(*model, options));
 
   // Every line, read up front so that the progress bar knows the total (ids and texts only).
@@ -224,6 +230,11 @@ Status Batch(const BatchArgs& args) {
   SLIMLM_RETURN_IF_ERROR(status);
   const double seconds = timer.Seconds();
   const serve::SchedulerStats stats = scheduler->stats();
+  if (args.profile) {
+    // On stderr, so that the summary on stdout stays whole.
+    SLIMLM_ASSIGN_OR_RETURN(ProfileLimits limits, MeasureProfileLimits(options.n_threads));
+    fmt::print(stderr, "{}", FormatProfile("batch", profile, limits));
+  }
   if (args.json) {
     fmt::print("{}\n", nlohmann::json{{"completed", counts.ok},
                                       {"errors", counts.errors},
@@ -272,6 +283,9 @@ CommandSpec BatchCommand() {
             app->add_option("--step-tokens", args->step_tokens, "Token budget of one step")
                 ->capture_default_str()
                 ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+            app->add_option("--block-size", args->block_size, "Positions per KV-cache block")
+                ->capture_default_str()
+                ->check(CLI::Range(int64_t{1}, int64_t{4096}));
             app->add_option("--kv-type", args->kv_type, "KV cache type: f32, f16 or q8_0")
                 ->capture_default_str();
             app->add_option("--max-tokens", args->max_tokens, "Default tokens to generate per line")
@@ -280,6 +294,8 @@ CommandSpec BatchCommand() {
             app->add_option("--temp", args->temperature, "Default temperature per line (0: greedy)")
                 ->capture_default_str()
                 ->check(CLI::NonNegativeNumber);
+            app->add_flag("--profile", args->profile,
+                          "Time, bytes and operations per operation type, on stderr");
             app->add_flag("--json", args->json, "Print the summary as JSON");
             return [args] { return Batch(*args); };
           }};

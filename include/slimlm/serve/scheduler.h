@@ -37,6 +37,7 @@ struct SchedulerOptions {
   int n_threads = 0;
   DType kv_type = DType::kF16;
   bool prefix_cache = true;
+  OpProfile* profile = nullptr;  // When set, every engine operation adds its figures here.
 };
 
 struct Request {
