@@ -45,7 +45,7 @@ std::string BudgetText(const ReportData& data) {
   auto add = [&text](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
   if (data.memory_budget_bytes > 0) add("memory ≤ " + FormatBytes(data.memory_budget_bytes));
   if (data.min_tg > 0) add(fmt::format("tg ≥ {:g} t/s", data.min_tg));
-  if (data.max_ppl_increase_percent > 0) {
+  if (data.max_ppl_increase_percent >= 0) {
     add(fmt::format("ΔPPL ≤ {:g} %", data.max_ppl_increase_percent));
   }
   return text;
@@ -181,7 +181,9 @@ Json ReportJson(const ReportData& data) {
           {"budget",
            {{"memory_bytes", Constraint(data.memory_budget_bytes)},
             {"min_tg", Constraint(data.min_tg)},
-            {"max_delta_ppl_percent", Constraint(data.max_ppl_increase_percent)}}},
+            {"max_delta_ppl_percent", data.max_ppl_increase_percent >= 0
+                                          ? Number(data.max_ppl_increase_percent)
+                                          : Json(nullptr)}}},
           {"rows", std::move(rows)}};
 }
 

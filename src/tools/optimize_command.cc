@@ -431,7 +431,7 @@ Status Optimizer::Run() {
       threads_ == 1 ? "" : "s");
   report.memory_budget_bytes = budget_.memory_bytes.value_or(0);
   report.min_tg = budget_.min_tg.value_or(0);
-  report.max_ppl_increase_percent = budget_.max_delta_ppl_percent.value_or(0);
+  report.max_ppl_increase_percent = budget_.max_delta_ppl_percent.value_or(-1);
   for (size_t k = 0; k < measured.size(); ++k) {
     const Entry& e = entries[measured[k]];
     plan::ReportRow row;

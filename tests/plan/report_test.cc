@@ -153,7 +153,7 @@ TEST(ReportTest, MarkdownShowsOnlyTheConstraintsGiven) {
   EXPECT_THAT(md, Not(HasSubstr("tg ≥")));
 
   d.memory_budget_bytes = 0;
-  d.max_ppl_increase_percent = 0;
+  d.max_ppl_increase_percent = -1;
   d.min_tg = 12.5;
   EXPECT_THAT(RenderMarkdown(d), HasSubstr("- Budget: tg ≥ 12.5 t/s\n"));
   d.memory_budget_bytes = 1536 * kMiB;
@@ -163,6 +163,8 @@ TEST(ReportTest, MarkdownShowsOnlyTheConstraintsGiven) {
   md = RenderMarkdown(d);
   EXPECT_THAT(md, HasSubstr("- Budget: none given\n"));
   EXPECT_THAT(md, Not(HasSubstr("≤")));
+  d.max_ppl_increase_percent = 0;  // No loss at all is a constraint too.
+  EXPECT_THAT(RenderMarkdown(d), HasSubstr("- Budget: ΔPPL ≤ 0 %\n"));
 }
 
 TEST(ReportTest, MarkdownEscapesPipesAndOmitsTheOutputLineWhenNone) {
@@ -388,7 +390,7 @@ void ExpectPlotsDrawn(const std::string& chromium, const ReportData& d) {
   }
   const std::string quality_svg = ElementText(b.dom, "id=\"plot-quality\"", "</svg>");
   const std::string speed_svg = ElementText(b.dom, "id=\"plot-speed\"", "</svg>");
-  EXPECT_EQ(Count(quality_svg, "budget-ppl"), d.max_ppl_increase_percent > 0 ? 1 : 0);
+  EXPECT_EQ(Count(quality_svg, "budget-ppl"), d.max_ppl_increase_percent >= 0 ? 1 : 0);
   EXPECT_EQ(Count(speed_svg, "budget-tg"), d.min_tg > 0 ? 1 : 0);
   EXPECT_EQ(Count(quality_svg, "budget-tg") + Count(speed_svg, "budget-ppl"), 0);
 }
@@ -416,7 +418,7 @@ TEST(ReportTest, HtmlDrawsDegeneratePlotsInChromium) {
     ReportData d = SampleReport();
     d.rows.resize(1);
     d.memory_budget_bytes = 0;
-    d.max_ppl_increase_percent = 0;
+    d.max_ppl_increase_percent = -1;
     ExpectPlotsDrawn(chromium, d);
   }
   {
@@ -424,7 +426,7 @@ TEST(ReportTest, HtmlDrawsDegeneratePlotsInChromium) {
     ReportData d = SampleReport();
     for (ReportRow& r : d.rows) r.memory_bytes = 900 * kMiB;
     d.memory_budget_bytes = 0;
-    d.max_ppl_increase_percent = 0;
+    d.max_ppl_increase_percent = -1;
     ExpectPlotsDrawn(chromium, d);
   }
   {

@@ -33,10 +33,10 @@ struct ReportData {
   std::string model;    // The source model's path.
   std::string machine;  // "2 cores, AVX-512, read bandwidth 34.1 GB/s (1 thread)"
   std::string data;     // The evaluation text and how much of it was used.
-  // Constraints; 0 means not given.
+  // Constraints: 0 (memory, tg) or a negative ΔPPL means not given; a ΔPPL limit of 0 is one.
   double memory_budget_bytes = 0;
   double min_tg = 0;
-  double max_ppl_increase_percent = 0;
+  double max_ppl_increase_percent = -1;
   std::vector<ReportRow> rows;  // Every measured candidate, the source model first.
   std::string verdict;          // One paragraph: what was chosen and why, or what came closest.
   std::string output;           // Where the chosen model was written ("" when none).
