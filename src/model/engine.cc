@@ -35,6 +35,7 @@ struct Engine::Scratch {
   size_t v_row_bytes = 0;
   size_t rows_per_head = 0;  // n_blocks * block_size
   std::unique_ptr<RopeAngles> rope;
+  std::vector<int64_t> last_pos;  // Step's checks: one entry per sequence (grows, never shrinks).
 };
 
 Engine::Engine(const Model& model, const EngineOptions& options)
@@ -110,6 +111,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Model& model, const EngineO
         group, c.head_dim, options.flash_attention ? 0 : max_positions);
     sized(s.attn_scratch, engine->pool_.size() * s.attn_scratch_per_thread);
     sized(s.cos, b * (c.rope_dim / 2));
+    s.last_pos.reserve(static_cast<size_t>(b));  // A step has at most b sequences with tokens.
     sized(s.sin, b * (c.rope_dim / 2));
     s.k_row_bytes = RowBytes(options.kv_type_k, c.head_dim);
     s.v_row_bytes = RowBytes(options.kv_type_v, c.head_dim);
@@ -144,8 +146,10 @@ Status Engine::Step(std::span<const StepToken> tokens,
   if (n > options_.max_step_tokens) {
     return InvalidArgumentError("{} tokens in one step, at most {}", n, options_.max_step_tokens);
   }
-  // The last position each sequence reached in this step, to check that positions increase.
-  std::vector<int64_t> last(tables.size(), -1);
+  // The last position each sequence reaches in this step: positions must increase, and the
+  // sequence's blocks up to it are checked once, after the tokens.
+  std::vector<int64_t>& last = s_->last_pos;
+  last.assign(tables.size(), -1);
   for (const StepToken& t : tokens) {
     if (t.token < 0 || t.token >= n_vocab) {
       return InvalidArgumentError("token id {} is outside the vocabulary [0, {})", t.token,
@@ -165,11 +169,13 @@ Status Engine::Step(std::span<const StepToken> tokens,
                                   t.seq);
     }
     last[static_cast<size_t>(t.seq)] = t.pos;
-    for (int64_t i = 0; i <= t.pos / options_.block_size; ++i) {
-      const int32_t block = table[static_cast<size_t>(i)];
+  }
+  for (size_t seq = 0; seq < tables.size(); ++seq) {
+    for (int64_t i = 0; i <= last[seq] / options_.block_size && last[seq] >= 0; ++i) {
+      const int32_t block = tables[seq][static_cast<size_t>(i)];
       if (block < 0 || block >= options_.n_blocks) {
-        return InvalidArgumentError("block {} of sequence {} is outside the pool of {}", block,
-                                    t.seq, options_.n_blocks);
+        return InvalidArgumentError("block {} of sequence {} is outside the pool of {}", block, seq,
+                                    options_.n_blocks);
       }
     }
   }

@@ -41,19 +41,21 @@ int64_t MappingResidentBytes(uintptr_t address) {
 
 }  // namespace
 
-double MeasureFaultWindow(const void* data, size_t bytes) {
+void MeasureFaultWindow(const WeightStore& store, MachineLimits* machine) {
   constexpr int kTouches = 4;
+  const StoredTensor* embd = store.Find("token_embd.weight");
+  if (embd == nullptr || embd->nbytes < (size_t{1} << 20)) return;
+  const void* data = embd->data;
+  const size_t bytes = embd->nbytes;
   const auto base = reinterpret_cast<uintptr_t>(data);
-  if (bytes < (size_t{1} << 20)) return 0;
   const int64_t before = MappingResidentBytes(base);
-  if (before < 0) return 0;
+  if (before < 0) return;
   for (int i = 0; i < kTouches; ++i) {
     const size_t offset = bytes / kTouches * static_cast<size_t>(i) + bytes / (2 * kTouches);
     (void)*static_cast<const volatile uint8_t*>(static_cast<const uint8_t*>(data) + offset);
   }
   const int64_t after = MappingResidentBytes(base);
-  if (after <= before) return 0;
-  return static_cast<double>(after - before) / kTouches;
+  if (after > before) machine->fault_window_bytes = static_cast<double>(after - before) / kTouches;
 }
 
 uint64_t RuntimeResidentBytes() {

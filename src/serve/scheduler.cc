@@ -71,7 +71,10 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const Model& model,
         "scheduler limits must be positive: step tokens {}, running {}, block size {}",
         o.max_step_tokens, o.max_running, o.block_size);
   }
-  const int64_t ctx = model.config().context_length;
+  const int64_t model_ctx = model.config().context_length;
+  if (o.max_context < 0) return InvalidArgumentError("context {} is negative", o.max_context);
+  o.max_context = o.max_context > 0 ? std::min(o.max_context, model_ctx) : model_ctx;
+  const int64_t ctx = o.max_context;
   if (o.n_blocks <= 0) o.n_blocks = o.max_running * ((ctx + o.block_size - 1) / o.block_size);
   SLIMLM_ASSIGN_OR_RETURN(KvBlockPool pool, KvBlockPool::Create(o.n_blocks, o.block_size));
   EngineOptions e;
@@ -90,7 +93,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const Model& model,
 
 Result<int64_t> Scheduler::Submit(Request request) {
   const int64_t n = static_cast<int64_t>(request.prompt.size());
-  const int64_t ctx = model_.config().context_length;
+  const int64_t ctx = options_.max_context;
   const int64_t pool_positions = options_.n_blocks * options_.block_size;
   if (n == 0) return InvalidArgumentError("the prompt is empty");
   if (n >= std::min(ctx, pool_positions)) {
@@ -187,10 +190,9 @@ void Scheduler::Accept(Live& live, int32_t token) {
   if (!eos && live.decoder) live.text += live.decoder->Add(token);
   for (const std::string& stop : live.request.stop) {
     if (stop.empty()) continue;
-    // Only the end can hold a new match: search from where the last token's text could start it.
-    const size_t from =
-        live.text.size() > stop.size() + 64 ? live.text.size() - stop.size() - 64 : 0;
-    const size_t at = live.text.find(stop, std::max(from, live.emitted));
+    // A new match ends in the new text; what was emitted lies at least hold_back bytes (the
+    // longest stop string) before the end, so the search can start there.
+    const size_t at = live.text.find(stop, live.emitted);
     if (at != std::string::npos) {
       live.text.resize(at);
       live.decoder.reset();  // Nothing held back belongs to the completion any more.
@@ -201,8 +203,7 @@ void Scheduler::Accept(Live& live, int32_t token) {
   if (live.generated >= live.request.max_tokens) {
     return FinishWithToken(live, FinishReason::kLength);
   }
-  const int64_t limit =
-      std::min(model_.config().context_length, options_.n_blocks * options_.block_size);
+  const int64_t limit = std::min(options_.max_context, options_.n_blocks * options_.block_size);
   if (static_cast<int64_t>(live.tokens.size()) >= limit) {
     return FinishWithToken(live, FinishReason::kLength);
   }
@@ -247,8 +248,8 @@ Status Scheduler::Step(std::vector<Event>* events) {
     }
     // No block for this decode: free the most recently admitted request (this one, if it is
     // the newest) and try again.
+    // The victim comes after running_[i], so it has no part in this step yet.
     const int64_t victim = running_.back();
-    std::erase_if(parts, [&](const Part& p) { return p.id == victim; });
     Preempt(victim);
     if (victim == id) continue;  // running_[i] is now the next request.
   }
@@ -275,9 +276,13 @@ Status Scheduler::Step(std::vector<Event>* events) {
       Finish(running_.front(), FinishReason::kLength);
     }
   } else {
-    std::vector<StepToken> step;
-    std::vector<std::span<const int32_t>> tables;
-    std::vector<int64_t> owners;  // Of the tokens with logits, in order.
+    // Reused from step to step, so that a decode step allocates nothing here.
+    std::vector<StepToken>& step = step_tokens_;
+    std::vector<std::span<const int32_t>>& tables = step_tables_;
+    std::vector<int64_t>& owners = step_owners_;  // Of the tokens with logits, in order.
+    step.clear();
+    tables.clear();
+    owners.clear();
     for (const Part& p : parts) {
       Live& l = *live_.at(p.id);
       const int32_t seq = static_cast<int32_t>(tables.size());

@@ -11,9 +11,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
+#include <type_traits>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -36,6 +38,7 @@ struct BatchArgs {
   int64_t max_running = 16;
   int64_t step_tokens = 256;
   int64_t block_size = 16;
+  int64_t ctx = 0;  // Positions per request; 0: the model's context.
   std::string kv_type = "f16";
   int64_t max_tokens = 128;  // Default per line.
   float temperature = 0.0f;  // Default per line: greedy, so that a job is reproducible.
@@ -53,30 +56,29 @@ std::string LineId(const nlohmann::json& j, int64_t line_number) {
 }
 
 // The ids already written, after cutting a last line that a crash left without its newline.
+// Read line by line: an output of any size is never held in memory.
 Result<std::set<std::string>> ReadDone(const std::string& path) {
   std::set<std::string> done;
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return done;
   std::ifstream in(path, std::ios::binary);
   if (!in) return IoError("{}: cannot read", path);
-  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t end = contents.rfind('\n');
-  const size_t keep = end == std::string::npos ? 0 : end + 1;
-  if (keep < contents.size()) {
-    std::filesystem::resize_file(path, keep, ec);
-    if (ec) return IoError("{}: cannot drop its cut last line: {}", path, ec.message());
-  }
-  size_t start = 0;
-  while (start < keep) {
-    const size_t nl = contents.find('\n', start);
-    const std::string line = contents.substr(start, nl - start);
-    start = nl + 1;
+  uint64_t whole = 0;  // Bytes of the complete lines.
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // No newline after it: cut short.
+    whole += line.size() + 1;
     try {
       const nlohmann::json j = nlohmann::json::parse(line);
       if (j.is_object() && j.contains("id") && j["id"].is_string()) done.insert(j["id"]);
     } catch (const std::exception&) {
       return InvalidArgumentError("{}: a line is not JSON; is this a batch output file?", path);
     }
+  }
+  in.close();
+  if (whole < std::filesystem::file_size(path, ec) && !ec) {
+    std::filesystem::resize_file(path, whole, ec);
+    if (ec) return IoError("{}: cannot drop its cut last line: {}", path, ec.message());
   }
   return done;
 }
@@ -94,10 +96,23 @@ Result<serve::Request> ParseLine(const nlohmann::json& j, const Model& model,
   r.prompt = model.tokenizer()->Encode(prompt, true, /*parse_special=*/false);
   r.max_tokens = args.max_tokens;
   r.sampling.temperature = args.temperature;
+  // Integer fields take integers within their type's range (a conversion never wraps or
+  // truncates); the sampler and the scheduler then check the values themselves.
   auto number = [&](const char* key, auto* out) -> Status {
+    using T = std::remove_pointer_t<decltype(out)>;
     if (!j.contains(key)) return Status::Ok();
-    if (!j[key].is_number()) return InvalidArgumentError("\"{}\" must be a number", key);
-    *out = j[key].get<std::remove_pointer_t<decltype(out)>>();
+    const nlohmann::json& v = j[key];
+    if constexpr (std::is_integral_v<T>) {
+      const bool fits =
+          (v.is_number_unsigned() &&
+           v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())) ||
+          (v.is_number_integer() && !v.is_number_unsigned() &&
+           v.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<T>::min()));
+      if (!fits) return InvalidArgumentError("\"{}\" must be an integer in range", key);
+    } else if (!v.is_number()) {
+      return InvalidArgumentError("\"{}\" must be a number", key);
+    }
+    *out = v.get<T>();
     return Status::Ok();
   };
   SLIMLM_RETURN_IF_ERROR(number("max_tokens", &r.max_tokens));
@@ -133,18 +148,19 @@ Status Batch(const BatchArgs& args) {
   options.max_waiting = args.max_running;  // Lines are read as room frees up.
   options.max_step_tokens = args.step_tokens;
   options.block_size = args.block_size;
+  options.max_context = args.ctx;
   options.n_threads = ResolveThreads(args.threads);
   options.kv_type = kv_type;
   OpProfile profile;
   if (args.profile) options.profile = &profile;
   SLIMLM_ASSIGN_OR_RETURN(auto scheduler, serve::Scheduler::Create(*model, options));
 
-  // Every line, read up front so that the progress bar knows the total (ids and texts only).
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-  }
+  // Lines are counted first (for the progress bar's total), then read one at a time as the
+  // queue has room: an input of any size is never held in memory.
+  int64_t total_lines = 0;
+  for (std::string line; std::getline(in, line);) ++total_lines;
+  in.clear();
+  in.seekg(0);
   const int fd = ::open(args.output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("{}: cannot open for writing: {}", args.output, std::strerror(errno));
   // One write per line, so that a crash leaves at most one cut line (dropped on resume).
@@ -163,14 +179,20 @@ Status Batch(const BatchArgs& args) {
   Timer timer;
   Status status = Status::Ok();
   {
-    Progress progress("batch", static_cast<int64_t>(lines.size()), "lines");
+    Progress progress("batch", total_lines, "lines");
     int64_t finished = 0;
-    size_t next = 0;
-    while (status.ok() && (next < lines.size() || !scheduler->Idle())) {
+    int64_t line_number = 0;
+    bool more = true;  // Input lines left.
+    std::string line;
+    while (status.ok() && (more || !scheduler->Idle())) {
       // Keep the queue topped up; lines that cannot be run are answered at once.
-      while (next < lines.size() && scheduler->stats().waiting < args.max_running) {
-        const int64_t line_number = static_cast<int64_t>(next) + 1;
-        const std::string& line = lines[next++];
+      while (more && scheduler->stats().waiting < args.max_running) {
+        if (!std::getline(in, line)) {
+          more = false;
+          break;
+        }
+        ++line_number;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
         nlohmann::json j;
         std::string id;
         try {
@@ -283,6 +305,10 @@ CommandSpec BatchCommand() {
             app->add_option("--step-tokens", args->step_tokens, "Token budget of one step")
                 ->capture_default_str()
                 ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+            app->add_option("-c,--ctx", args->ctx,
+                            "Positions per request, prompt and completion (0: the model's "
+                            "context); the KV pool holds --max-running of them")
+                ->check(CLI::NonNegativeNumber);
             app->add_option("--block-size", args->block_size, "Positions per KV-cache block")
                 ->capture_default_str()
                 ->check(CLI::Range(int64_t{1}, int64_t{4096}));

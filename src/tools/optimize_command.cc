@@ -142,8 +142,8 @@ class Optimizer {
   int threads_ = 1;
   plan::Budget budget_;
   std::vector<DType> types_;
-  double memory_budget_ = 0;
-  uint64_t fingerprint_ = 0;
+  uint64_t models_fingerprint_ = 0;  // What the candidate models depend on.
+  uint64_t fingerprint_ = 0;         // What a measurement depends on besides the candidate.
 };
 
 Status Optimizer::Prepare() {
@@ -157,8 +157,7 @@ Status Optimizer::Prepare() {
     return InvalidArgumentError("--calib {}: no such file", args_.calib);
   }
   if (!args_.memory.empty()) {
-    SLIMLM_ASSIGN_OR_RETURN(memory_budget_, ParseByteSize(args_.memory, "--memory"));
-    budget_.memory_bytes = memory_budget_;
+    SLIMLM_ASSIGN_OR_RETURN(budget_.memory_bytes, ParseByteSize(args_.memory, "--memory"));
   }
   if (args_.min_tg > 0) budget_.min_tg = args_.min_tg;
   if (args_.max_ppl_increase >= 0) budget_.max_delta_ppl_percent = args_.max_ppl_increase;
@@ -191,14 +190,18 @@ Status Optimizer::Prepare() {
   if (args_.output.empty()) fs::create_directories(fs::path(output_).parent_path(), ec);
   SLIMLM_RETURN_IF_ERROR(CheckWritable(output_));
   log_ = (fs::path(work_) / "children.log").string();
-  // Everything a measurement depends on besides the candidate itself.
-  const std::string settings =
-      fmt::format("{}|{}|{}|ctx={}|chunks={}|gen={}|reps={}|t={}|{}", Hex(FileStamp(args_.model)),
-                  Hex(FileStamp(args_.data)),
-                  args_.calib.empty() ? std::string("-") : Hex(FileStamp(args_.calib)), args_.ctx,
-                  args_.chunks, args_.n_gen, args_.reps, threads_, kSlimlmVersion);
-  fingerprint_ = HashBytes(settings.data(), settings.size());
-  ref_logits_ = (fs::path(work_) / fmt::format("reference-{}.logits", Hex(fingerprint_))).string();
+  // Each thing made or measured is keyed by what it depends on, so that a re-run with other
+  // speed settings (-t, -r, --n-gen) reuses the models and the reference.
+  auto hash = [](const std::string& s) { return HashBytes(s.data(), s.size()); };
+  const std::string model = Hex(FileStamp(args_.model)), data = Hex(FileStamp(args_.data));
+  const std::string calib = args_.calib.empty() ? std::string("-") : Hex(FileStamp(args_.calib));
+  models_fingerprint_ =
+      hash(fmt::format("{}|{}|calib-ctx={}|{}", model, calib, args_.ctx, kSlimlmVersion));
+  const uint64_t reference = hash(fmt::format("{}|{}|ctx={}|chunks={}|{}", model, data, args_.ctx,
+                                              args_.chunks, kSlimlmVersion));
+  fingerprint_ = hash(fmt::format("{}|{}|{}|gen={}|reps={}|t={}", Hex(models_fingerprint_),
+                                  Hex(reference), data, args_.n_gen, args_.reps, threads_));
+  ref_logits_ = (fs::path(work_) / fmt::format("reference-{}.logits", Hex(reference))).string();
   return Status::Ok();
 }
 
@@ -209,9 +212,9 @@ std::string Optimizer::CacheKey(const plan::Candidate& c) const {
 
 Result<std::string> Optimizer::ModelFor(const plan::Candidate& c) {
   if (c.kind == plan::Candidate::Kind::kSource) return args_.model;
-  const std::string path =
-      (fs::path(work_) / "models" / fmt::format("{}-{}.gguf", c.model_key, Hex(fingerprint_)))
-          .string();
+  const std::string path = (fs::path(work_) / "models" /
+                            fmt::format("{}-{}.gguf", c.model_key, Hex(models_fingerprint_)))
+                               .string();
   if (IsRegularFile(path)) return path;  // Made by an earlier run (files appear atomically).
   SLIMLM_RETURN_IF_ERROR(
       RunSlimlmChild(c.ProduceArgs(args_.model, path, args_.calib, args_.ctx, 16), log_).status());
@@ -324,10 +327,7 @@ Status Optimizer::Run() {
   if (ec) return IoError("{}: cannot create the work folder: {}", work_, ec.message());
   SLIMLM_ASSIGN_OR_RETURN(plan::MachineLimits machine, plan::MeasureMachine(threads_));
   machine.runtime_bytes = runtime;
-  if (const StoredTensor* embd = store.Find("token_embd.weight")) {
-    const double window = plan::MeasureFaultWindow(embd->data, embd->nbytes);
-    if (window > 0) machine.fault_window_bytes = window;
-  }
+  plan::MeasureFaultWindow(store, &machine);
   plan::CandidateOptions options;
   options.calibrated = !args_.calib.empty();
   options.prune = !args_.no_prune;

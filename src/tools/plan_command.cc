@@ -68,10 +68,7 @@ Status Plan(const PlanArgs& args) {
       args.hw.empty() ? plan::MeasureMachine(threads) : plan::MachineFromHwJson(args.hw, threads);
   if (!machine.ok()) return machine.status();
   machine->runtime_bytes = runtime;
-  if (const StoredTensor* embd = store.Find("token_embd.weight")) {
-    const double window = plan::MeasureFaultWindow(embd->data, embd->nbytes);
-    if (window > 0) machine->fault_window_bytes = window;
-  }
+  plan::MeasureFaultWindow(store, &*machine);
   plan::Workload workload;
   workload.ctx = args.ctx;
   workload.batch = args.batch;

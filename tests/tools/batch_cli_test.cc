@@ -109,6 +109,33 @@ TEST_F(BatchCli, ResumesAfterACutWithoutRepeatingALine) {
   EXPECT_EQ(resumed, full);
 }
 
+// Values out of range and requests beyond -c are answered line by line; -c ends a completion
+// at the context it gives.
+TEST_F(BatchCli, LimitsAreErrorsOfTheirLine) {
+  const std::string in = dir_ + "/limits.jsonl";
+  std::ofstream(in) << "{\"id\": \"huge\", \"prompt\": \"Once\", \"top_k\": 99999999999999999999}\n"
+                    << "{\"id\": \"neg\", \"prompt\": \"Once\", \"max_tokens\": -3}\n"
+                    << "{\"id\": \"frac\", \"prompt\": \"Once\", \"max_tokens\": 2.5}\n"
+                    << "{\"id\": \"long\", \"prompt\": \"Once upon a time there was a little "
+                       "girl named Lily who lived in a small house\"}\n"
+                    << "{\"id\": \"short\", \"prompt\": \"Once\", \"max_tokens\": 100}\n";
+  const std::string out = dir_ + "/limits-out.jsonl";
+  testing::ProcessResult r = RunSlimlm(
+      {"batch", testing::DefaultModelPath(), in, "-o", out, "-c", "16", "-t", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = Lines(out);
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_THAT(lines.at("huge")["error"].get<std::string>(),
+              HasSubstr("\"top_k\" must be an integer"));
+  EXPECT_THAT(lines.at("neg")["error"].get<std::string>(), HasSubstr("max_tokens"));
+  EXPECT_THAT(lines.at("frac")["error"].get<std::string>(),
+              HasSubstr("\"max_tokens\" must be an integer"));
+  EXPECT_THAT(lines.at("long")["error"].get<std::string>(), HasSubstr("the context holds 16"));
+  const nlohmann::json& s = lines.at("short");
+  EXPECT_EQ(s["finish_reason"], "length");
+  EXPECT_EQ(s["usage"]["total_tokens"], 16);
+}
+
 TEST_F(BatchCli, BadInputIsOneLine) {
   ExpectOneLineError(RunSlimlm({"batch", testing::DefaultModelPath(), dir_ + "/missing.jsonl", "-o",
                                 dir_ + "/o.jsonl"}),

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "slimlm/core/status.h"
+#include "slimlm/formats/weight_store.h"
 
 namespace slimlm::plan {
 
@@ -32,10 +33,10 @@ Result<MachineLimits> MeasureMachine(int threads);
 // else the all-threads ones, which must have been measured at `threads`.
 Result<MachineLimits> MachineFromHwJson(const std::string& path, int threads);
 
-// Measures fault_window_bytes on `bytes` of a file mapping no one has read yet (a model's token
-// embedding, just mapped): touches a few bytes far apart and counts what became resident.
-// Returns 0 when it cannot tell (no /proc, a region too small).
-double MeasureFaultWindow(const void* data, size_t bytes);
+// Measures machine->fault_window_bytes on the model's token embedding, just mapped and not yet
+// read: touches a few bytes far apart and counts what became resident. Leaves the default when
+// it cannot tell (no /proc, an embedding under 1 MiB).
+void MeasureFaultWindow(const WeightStore& store, MachineLimits* machine);
 
 // This process's resident memory now, as the runtime part of an estimate (call it before
 // loading any model).

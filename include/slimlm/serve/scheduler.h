@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,10 @@ struct SchedulerOptions {
   int64_t max_step_tokens = 256;  // Token budget of one engine step.
   int64_t max_running = 64;       // Requests decoding or prefilling at once.
   int64_t max_waiting = 256;      // Queued requests; Submit refuses more.
-  int64_t n_blocks = 0;           // KV pool blocks; 0: enough for max_running full contexts.
+  // Positions one request may reach (prompt and completion); 0 or more than the model's: the
+  // model's context length.
+  int64_t max_context = 0;
+  int64_t n_blocks = 0;  // KV pool blocks; 0: enough for max_running requests of max_context.
   int64_t block_size = 16;
   int n_threads = 0;
   DType kv_type = DType::kF16;
@@ -121,6 +125,9 @@ class Scheduler {
   std::vector<int64_t> running_;  // In admission order.
   std::vector<Event> finished_;   // Last events not yet returned by Step.
   std::vector<float> logits_;
+  std::vector<StepToken> step_tokens_;  // The step being run.
+  std::vector<std::span<const int32_t>> step_tables_;
+  std::vector<int64_t> step_owners_;
   int64_t next_id_ = 1;
   SchedulerStats stats_;
 };
