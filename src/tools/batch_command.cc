@@ -11,17 +11,16 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <map>
 #include <set>
 #include <string>
-#include <type_traits>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "slimlm/core/progress.h"
 #include "slimlm/core/timer.h"
+#include "slimlm/serve/request_json.h"
 #include "slimlm/serve/scheduler.h"
 #include "tools/command.h"
 #include "tools/common.h"
@@ -96,43 +95,7 @@ Result<serve::Request> ParseLine(const nlohmann::json& j, const Model& model,
   r.prompt = model.tokenizer()->Encode(prompt, true, /*parse_special=*/false);
   r.max_tokens = args.max_tokens;
   r.sampling.temperature = args.temperature;
-  // Integer fields take integers within their type's range (a conversion never wraps or
-  // truncates); the sampler and the scheduler then check the values themselves.
-  auto number = [&](const char* key, auto* out) -> Status {
-    using T = std::remove_pointer_t<decltype(out)>;
-    if (!j.contains(key)) return Status::Ok();
-    const nlohmann::json& v = j[key];
-    if constexpr (std::is_integral_v<T>) {
-      const bool fits =
-          (v.is_number_unsigned() &&
-           v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())) ||
-          (v.is_number_integer() && !v.is_number_unsigned() &&
-           v.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<T>::min()));
-      if (!fits) return InvalidArgumentError("\"{}\" must be an integer in range", key);
-    } else if (!v.is_number()) {
-      return InvalidArgumentError("\"{}\" must be a number", key);
-    }
-    *out = v.get<T>();
-    return Status::Ok();
-  };
-  SLIMLM_RETURN_IF_ERROR(number("max_tokens", &r.max_tokens));
-  SLIMLM_RETURN_IF_ERROR(number("temperature", &r.sampling.temperature));
-  SLIMLM_RETURN_IF_ERROR(number("top_k", &r.sampling.top_k));
-  SLIMLM_RETURN_IF_ERROR(number("top_p", &r.sampling.top_p));
-  SLIMLM_RETURN_IF_ERROR(number("min_p", &r.sampling.min_p));
-  SLIMLM_RETURN_IF_ERROR(number("seed", &r.sampling.seed));
-  if (j.contains("stop")) {
-    if (j["stop"].is_string()) {
-      r.stop.push_back(j["stop"].get<std::string>());
-    } else if (j["stop"].is_array()) {
-      for (const auto& s : j["stop"]) {
-        if (!s.is_string()) return InvalidArgumentError("\"stop\" must hold strings");
-        r.stop.push_back(s.get<std::string>());
-      }
-    } else {
-      return InvalidArgumentError("\"stop\" must be a string or an array of strings");
-    }
-  }
+  SLIMLM_RETURN_IF_ERROR(serve::ReadGenerationFields(j, &r));
   return r;
 }
 

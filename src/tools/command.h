@@ -51,6 +51,7 @@ CommandSpec DistillCommand();
 CommandSpec PlanCommand();
 CommandSpec OptimizeCommand();
 CommandSpec BatchCommand();
+CommandSpec ServeCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);
