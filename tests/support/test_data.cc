@@ -59,6 +59,9 @@ std::string MakeTempDir() {
 
 std::string DefaultModelPath() { return SLIMLM_DEFAULT_MODEL; }
 
+std::string TestsSourceDir() { return SLIMLM_TESTS_DIR; }
+std::string BuildDir() { return SLIMLM_BUILD_DIR; }
+
 std::string SlimlmBinary() {
   const char* env = std::getenv("SLIMLM_BINARY");
   return env != nullptr ? env : SLIMLM_BINARY_DEFAULT;

@@ -23,6 +23,10 @@ std::string MakeTempDir();
 std::string DefaultModelPath();
 // Absolute path of the slimlm binary built beside the tests ($SLIMLM_BINARY overrides it).
 std::string SlimlmBinary();
+// The tests' source folder (scripts tests run live there) and the build folder (for things a
+// test installs once, such as npm packages).
+std::string TestsSourceDir();
+std::string BuildDir();
 
 }  // namespace slimlm::testing
 
