@@ -89,7 +89,8 @@ RequestTiming Send(httplib::Client& client, const LoadTestOptions& o) {
   const httplib::Result res = client.send(req);
   r.e2e = Since(t0);
   if (!res) {
-    r.error = fmt::format("transport error {} ({}) after {:.3f} s", static_cast<int>(res.error()), httplib::to_string(res.error()), r.e2e);
+    r.error = fmt::format("transport error {} ({}) after {:.3f} s", static_cast<int>(res.error()),
+                          httplib::to_string(res.error()), r.e2e);
   } else if (res->status != 200) {
     r.error = fmt::format("HTTP {}: {}", res->status, raw);
   } else if (!done && r.error.empty()) {
