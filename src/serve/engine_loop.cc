@@ -113,14 +113,14 @@ EngineLoopStats EngineLoop::stats() const {
   return stats_;
 }
 
-void EngineLoop::PublishStats() {
+void EngineLoop::PublishStats(int64_t cancelled) {
   EngineLoopStats s;
   s.scheduler = scheduler_->stats();
   s.kv_blocks_total = scheduler_->pool().n_blocks();
   s.kv_blocks_used = s.kv_blocks_total - scheduler_->pool().FreeBlocks();
   s.in_flight = static_cast<int64_t>(streams_.size());
   std::lock_guard lock(mu_);
-  s.cancelled = stats_.cancelled;
+  s.cancelled = stats_.cancelled + cancelled;
   stats_ = s;
 }
 
@@ -128,6 +128,7 @@ void EngineLoop::Run() {
   std::vector<Pending> pending;
   std::vector<int64_t> cancels;
   std::vector<Event> events;
+  std::vector<std::pair<std::shared_ptr<RequestStream>, Event>> deliveries;
   for (;;) {
     bool cancel_all = false;
     bool stopping = false;
@@ -160,19 +161,22 @@ void EngineLoop::Run() {
     if (cancel_all || stopping) {
       for (const auto& [id, stream] : streams_) scheduler_->Cancel(id);
     }
+    int64_t cancelled = 0;
+    std::vector<std::shared_ptr<RequestStream>> failed;
+    Status status = Status::Ok();
+    deliveries.clear();
     if (!scheduler_->Idle()) {
       events.clear();
-      const Status status = scheduler_->Step(&events);
+      status = scheduler_->Step(&events);
+      // Finished requests leave streams_ before anything is delivered, so that the stats a
+      // client reads after its last event no longer count it.
       for (Event& e : events) {
         auto it = streams_.find(e.id);
         if (it == streams_.end()) continue;
-        const bool last = e.finish != FinishReason::kNone;
-        if (e.finish == FinishReason::kCancelled) {
-          std::lock_guard lock(mu_);
-          ++stats_.cancelled;
-        }
-        it->second->Push(std::move(e));
-        if (last) streams_.erase(it);
+        deliveries.emplace_back(it->second, std::move(e));
+        if (deliveries.back().second.finish == FinishReason::kNone) continue;
+        cancelled += deliveries.back().second.finish == FinishReason::kCancelled;
+        streams_.erase(it);
       }
       if (!status.ok()) {
         // A broken engine ends every request with its error; the server keeps answering (each
@@ -180,14 +184,17 @@ void EngineLoop::Run() {
         SLIMLM_LOG(kError, "engine step failed: {}", status.message());
         for (const auto& [id, stream] : streams_) {
           scheduler_->Cancel(id);
-          stream->Fail(status);
+          failed.push_back(stream);
         }
+        cancelled += static_cast<int64_t>(streams_.size());
         streams_.clear();
         events.clear();
         scheduler_->Step(&events).IgnoreError();  // Collects the cancelled requests' last events.
       }
     }
-    PublishStats();
+    PublishStats(cancelled);
+    for (auto& [stream, e] : deliveries) stream->Push(std::move(e));
+    for (const auto& stream : failed) stream->Fail(status);
     if (stopping && scheduler_->Idle()) {
       std::lock_guard lock(mu_);
       for (Pending& p : pending_) {

@@ -88,7 +88,8 @@ class EngineLoop {
   EngineLoop(std::unique_ptr<Scheduler> scheduler);
   void Run();
   void RequestCancel(int64_t id);
-  void PublishStats();
+  // Publishes the scheduler's figures, `cancelled` more requests cancelled.
+  void PublishStats(int64_t cancelled = 0);
 
   std::unique_ptr<Scheduler> scheduler_;
   mutable std::mutex mu_;  // Guards what follows, up to the thread.
