@@ -55,21 +55,33 @@ void RequestStream::Fail(Status s) {
 }
 
 Result<std::unique_ptr<EngineLoop>> EngineLoop::Start(const Model& model,
-                                                      const SchedulerOptions& options) {
+                                                      const SchedulerOptions& options,
+                                                      ServeMetrics* metrics) {
   SLIMLM_ASSIGN_OR_RETURN(auto scheduler, Scheduler::Create(model, options));
-  std::unique_ptr<EngineLoop> loop(new EngineLoop(std::move(scheduler)));
+  if (metrics != nullptr) {
+    const Engine& engine = scheduler->engine();
+    const double weights =
+        static_cast<double>(model.PackedBytes() > 0 ? model.PackedBytes() : model.WeightBytes());
+    const double kv = static_cast<double>(engine.KvCacheBytes());
+    const double positions =
+        static_cast<double>(scheduler->pool().n_blocks() * scheduler->pool().block_size());
+    metrics->SetMemory(weights, kv, positions > 0 ? kv / positions : 0);
+  }
+  std::unique_ptr<EngineLoop> loop(new EngineLoop(std::move(scheduler), metrics));
   loop->PublishStats();
   loop->thread_ = std::thread([l = loop.get()] { l->Run(); });
   return loop;
 }
 
-EngineLoop::EngineLoop(std::unique_ptr<Scheduler> scheduler) : scheduler_(std::move(scheduler)) {}
+EngineLoop::EngineLoop(std::unique_ptr<Scheduler> scheduler, ServeMetrics* metrics)
+    : scheduler_(std::move(scheduler)), metrics_(metrics) {}
 
 EngineLoop::~EngineLoop() { Stop(); }
 
 Result<std::shared_ptr<RequestStream>> EngineLoop::Submit(Request request) {
   auto stream = std::make_shared<RequestStream>();
   stream->loop_ = this;
+  stream->submitted_ = std::chrono::steady_clock::now();
   std::future<Status> accepted;
   {
     std::lock_guard lock(mu_);
@@ -124,6 +136,21 @@ void EngineLoop::PublishStats(int64_t cancelled) {
   stats_ = s;
 }
 
+void EngineLoop::Measure(RequestStream& stream, const Event& e) {
+  const auto now = std::chrono::steady_clock::now();
+  auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  if (e.new_tokens > 0) {
+    if (stream.any_token_) {
+      metrics_->OnNextToken(seconds(now - stream.last_token_));
+    } else {
+      metrics_->OnFirstToken(seconds(now - stream.submitted_));
+    }
+    stream.any_token_ = true;
+    stream.last_token_ = now;
+  }
+  if (e.finish != FinishReason::kNone) metrics_->OnFinish(e, seconds(now - stream.submitted_));
+}
+
 void EngineLoop::Run() {
   std::vector<Pending> pending;
   std::vector<int64_t> cancels;
@@ -162,12 +189,15 @@ void EngineLoop::Run() {
       for (const auto& [id, stream] : streams_) scheduler_->Cancel(id);
     }
     int64_t cancelled = 0;
+    double step_seconds = 0;
     std::vector<std::shared_ptr<RequestStream>> failed;
     Status status = Status::Ok();
     deliveries.clear();
     if (!scheduler_->Idle()) {
       events.clear();
+      const auto t0 = std::chrono::steady_clock::now();
       status = scheduler_->Step(&events);
+      step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       // Finished requests leave streams_ before anything is delivered, so that the stats a
       // client reads after its last event no longer count it.
       for (Event& e : events) {
@@ -193,7 +223,11 @@ void EngineLoop::Run() {
       }
     }
     PublishStats(cancelled);
-    for (auto& [stream, e] : deliveries) stream->Push(std::move(e));
+    if (metrics_ != nullptr) metrics_->OnStep(scheduler_->stats(), step_seconds);
+    for (auto& [stream, e] : deliveries) {
+      if (metrics_ != nullptr) Measure(*stream, e);
+      stream->Push(std::move(e));
+    }
     for (const auto& stream : failed) stream->Fail(status);
     if (stopping && scheduler_->Idle()) {
       std::lock_guard lock(mu_);

@@ -100,7 +100,7 @@ void HttpServer::Impl::Routes() {
   server.set_keep_alive_max_count(1000);
 
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (options.api_key.empty() || req.path == "/health") {
+    if (options.api_key.empty() || req.path == "/health" || req.path == "/metrics") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     const std::string auth = req.get_header_value("Authorization");
@@ -160,6 +160,12 @@ void HttpServer::Impl::Routes() {
               {"kv_blocks_used", s.kv_blocks_used},
               {"kv_blocks_total", s.kv_blocks_total}});
   });
+  if (options.metrics != nullptr) {
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.status = 200;
+      res.set_content(options.metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+  }
   server.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     std::vector<int32_t> tokens;
     ApiError e;

@@ -54,6 +54,9 @@ struct Scheduler::Live {
   size_t emitted = 0;    // Of `text`, bytes already returned in events.
   size_t hold_back = 0;  // Bytes kept back while a stop string could still be completing.
   std::optional<Clock::time_point> deadline;
+  Clock::time_point submitted = Clock::now();
+  std::optional<Clock::time_point> admitted;     // First admission.
+  std::optional<Clock::time_point> first_token;  // First generated token.
   FinishReason finish = FinishReason::kNone;
 };
 
@@ -140,6 +143,15 @@ void Scheduler::Finish(int64_t id, FinishReason reason) {
   e.prompt_tokens = static_cast<int64_t>(live.request.prompt.size());
   e.completion_tokens = live.generated;
   e.cached_tokens = live.cached;
+  // A phase not reached lasts until the end: a request cancelled while queued spent all its
+  // time in the queue.
+  const Clock::time_point now = Clock::now();
+  const Clock::time_point admitted = live.admitted.value_or(now);
+  const Clock::time_point first = live.first_token.value_or(now);
+  auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  e.queue_seconds = seconds(admitted - live.submitted);
+  e.prefill_seconds = seconds(std::max(first, admitted) - admitted);
+  e.decode_seconds = seconds(now - std::max(first, admitted));
   finished_.push_back(std::move(e));
 }
 
@@ -176,6 +188,7 @@ void Scheduler::Admit() {
     live.cached =
         std::min<int64_t>(live.computed, static_cast<int64_t>(live.request.prompt.size()));
     live.in_pool = true;
+    if (!live.admitted) live.admitted = Clock::now();
     running_.push_back(id);
   }
 }
@@ -183,6 +196,7 @@ void Scheduler::Admit() {
 void Scheduler::Accept(Live& live, int32_t token) {
   live.tokens.push_back(token);
   live.sampler.Accept(token);
+  if (live.generated == 0) live.first_token = Clock::now();
   ++live.generated;
   ++stats_.generation_tokens;
   const Tokenizer* tokenizer = model_.tokenizer();
@@ -295,6 +309,9 @@ Status Scheduler::Step(std::vector<Event>* events) {
       }
     }
     SLIMLM_RETURN_IF_ERROR(engine_->Step(step, tables, logits_.data()));
+    stats_.last_step_tokens = static_cast<int64_t>(step.size());
+    stats_.last_step_kv_rows = 0;
+    for (const StepToken& t : step) stats_.last_step_kv_rows += t.pos + 1;
     for (const Part& p : parts) {
       Live& l = *live_.at(p.id);
       SLIMLM_RETURN_IF_ERROR(

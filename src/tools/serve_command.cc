@@ -13,6 +13,8 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/monitor/metrics.h"
+#include "slimlm/monitor/process_metrics.h"
 #include "slimlm/serve/chat_template.h"
 #include "slimlm/serve/engine_loop.h"
 #include "slimlm/serve/http_server.h"
@@ -138,7 +140,11 @@ Status Serve(const ServeArgs& args) {
   options.n_threads = ResolveThreads(args.threads);
   options.kv_type = kv_type;
   options.prefix_cache = !args.no_prefix_cache;
-  SLIMLM_ASSIGN_OR_RETURN(auto loop, serve::EngineLoop::Start(*model, options));
+  // Metrics: the process, then the server's own (their KV figures need the engine's sizes).
+  monitor::Registry registry;
+  monitor::RegisterProcessMetrics(registry);
+  serve::ServeMetrics metrics(registry, api.name);
+  SLIMLM_ASSIGN_OR_RETURN(auto loop, serve::EngineLoop::Start(*model, options, &metrics));
   const int64_t model_ctx = model->config().context_length;
   api.context = args.ctx > 0 ? std::min(args.ctx, model_ctx) : model_ctx;
   api.max_prompt_tokens = args.max_prompt_tokens > 0 ? args.max_prompt_tokens : api.context - 1;
@@ -154,6 +160,7 @@ Status Serve(const ServeArgs& args) {
   }
   http.max_body_bytes = static_cast<size_t>(args.max_body);
   http.max_connections = args.max_connections;
+  http.metrics = &registry;
   serve::HttpServer server(loop.get(), api, http);
   SLIMLM_RETURN_IF_ERROR(server.Bind());
   signals.Arm(&server,

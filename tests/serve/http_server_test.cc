@@ -7,18 +7,23 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fmt/core.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "slimlm/model/model.h"
+#include "slimlm/monitor/process_metrics.h"
 #include "slimlm/serve/load_client.h"
+#include "support/server_process.h"
+#include "support/subprocess.h"
 #include "support/test_data.h"
 
 namespace slimlm::serve {
@@ -35,6 +40,8 @@ struct Answer {
 
 // A server on its own thread; stopped and joined by the destructor.
 struct LiveServer {
+  std::unique_ptr<monitor::Registry> registry;
+  std::unique_ptr<ServeMetrics> metrics;
   std::unique_ptr<EngineLoop> loop;
   std::unique_ptr<HttpServer> server;
   std::thread thread;
@@ -172,10 +179,14 @@ class HttpServerTest : public ::testing::Test {
                                            HttpServerOptions http = {}, ApiModel api = Api()) {
     auto live = std::make_unique<LiveServer>();
     options.n_threads = 1;
-    auto loop = EngineLoop::Start(*model_, options);
+    live->registry = std::make_unique<monitor::Registry>();
+    monitor::RegisterProcessMetrics(*live->registry);
+    live->metrics = std::make_unique<ServeMetrics>(*live->registry, api.name);
+    auto loop = EngineLoop::Start(*model_, options, live->metrics.get());
     SLIMLM_CHECK(loop.ok()) << loop.status().ToString();
     live->loop = std::move(*loop);
     http.port = 0;
+    http.metrics = live->registry.get();
     live->server = std::make_unique<HttpServer>(live->loop.get(), api, http);
     const Status bound = live->server->Bind();
     SLIMLM_CHECK(bound.ok()) << bound.ToString();
@@ -548,6 +559,81 @@ TEST_F(HttpServerTest, BoundedLoadRunReportsLatencies) {
   for (const RequestTiming& r : report->requests) EXPECT_EQ(r.text, report->requests[0].text);
   std::printf("load (16 clients x 2 requests x 16 tokens, debug build): %s\n",
               LoadReportJson(*report).dump().c_str());
+}
+
+// The value of one series in an exposition, e.g. `name{model_name="stories"}`; -1 if absent.
+double MetricValue(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST_F(HttpServerTest, MetricsAgreeWithWhatClientsSaw) {
+  auto live = Start();
+  LoadTestOptions o;
+  o.port = live->port;
+  o.clients = 8;
+  o.requests = 2;
+  o.max_tokens = 12;
+  Result<LoadReport> report = RunLoad(o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->ok, 16);
+  // A request that the server refuses is not a success of any kind.
+  EXPECT_EQ(live->Post("/v1/completions", R"({"prompt": ""})").status, 400);
+  live->WaitHealth([](const json& h) { return h["in_flight"] == 0; });
+
+  httplib::Client client("127.0.0.1", live->port);
+  httplib::Result res = client.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_THAT(res->get_header_value("Content-Type"), ::testing::HasSubstr("text/plain"));
+  const std::string text = res->body;
+  const std::string m = "{model_name=\"stories\"}";
+  auto value = [&](const std::string& name) { return MetricValue(text, name + m); };
+  EXPECT_EQ(value("slimlm_generation_tokens_total"), 16 * 12);
+  EXPECT_EQ(MetricValue(text,
+                        "slimlm_request_success_total{model_name=\"stories\","
+                        "finished_reason=\"length\"}"),
+            16);
+  EXPECT_EQ(MetricValue(text,
+                        "slimlm_request_success_total{model_name=\"stories\","
+                        "finished_reason=\"stop\"}"),
+            0);
+  EXPECT_EQ(value("slimlm_time_to_first_token_seconds_count"), 16);
+  EXPECT_EQ(value("slimlm_inter_token_latency_seconds_count"), 16 * 11);
+  EXPECT_EQ(value("slimlm_e2e_request_latency_seconds_count"), 16);
+  EXPECT_EQ(value("slimlm_request_generation_tokens_sum"), 16 * 12);
+  EXPECT_EQ(value("slimlm_num_requests_running"), 0);
+  EXPECT_EQ(value("slimlm_kv_cache_usage_ratio"), 0);
+  // Prompt tokens: each request's prompt was either prefilled or found in the prefix cache.
+  const double prompt =
+      static_cast<double>(model_->tokenizer()->Encode(o.prompt, true, true).size());
+  EXPECT_EQ(value("slimlm_prefix_cache_queries_total"), 16 * prompt);
+  EXPECT_EQ(value("slimlm_prompt_tokens_total") + value("slimlm_prefix_cache_hits_total"),
+            16 * prompt);
+  // Times: the server's share of what clients waited (HTTP and parsing add the rest).
+  double client_e2e = 0, client_ttft = 0;
+  for (const RequestTiming& r : report->requests) {
+    client_e2e += r.e2e;
+    client_ttft += r.ttft;
+  }
+  const double server_e2e = value("slimlm_e2e_request_latency_seconds_sum");
+  EXPECT_LE(server_e2e, client_e2e);
+  EXPECT_GE(server_e2e, 0.8 * client_e2e);
+  EXPECT_LE(value("slimlm_time_to_first_token_seconds_sum"), client_ttft);
+  EXPECT_GT(value("slimlm_memory_bandwidth_bytes_per_second"), 0);
+  EXPECT_GT(value("slimlm_model_weight_bytes"), 1e6);
+  EXPECT_GT(value("slimlm_kv_cache_bytes"), 0);
+  EXPECT_GT(MetricValue(text, "process_resident_memory_bytes"), 1e6);
+
+  // Prometheus's own parser accepts the whole exposition.
+  const std::string promtool = testing::FindProgram("promtool");
+  ASSERT_FALSE(promtool.empty()) << "promtool is missing: scripts/install-deps installs prometheus";
+  const std::string path = testing::MakeTempDir() + "/metrics.txt";
+  std::ofstream(path) << text;
+  const testing::ProcessResult check =
+      testing::RunProcess({"/bin/sh", "-c", promtool + " check metrics < " + path}, 60);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 #include "slimlm/core/status.h"
 #include "slimlm/serve/scheduler.h"
+#include "slimlm/serve/serve_metrics.h"
 
 namespace slimlm::serve {
 
@@ -46,6 +47,10 @@ class RequestStream {
 
   EngineLoop* loop_ = nullptr;
   int64_t id_ = 0;
+  // Engine thread only (set before the stream is handed over): for the latency metrics.
+  std::chrono::steady_clock::time_point submitted_;
+  std::chrono::steady_clock::time_point last_token_;
+  bool any_token_ = false;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Event> events_;
@@ -64,9 +69,11 @@ struct EngineLoopStats {
 
 class EngineLoop {
  public:
-  // Creates the scheduler (see SchedulerOptions) and starts the engine thread.
+  // Creates the scheduler (see SchedulerOptions) and starts the engine thread. `metrics`, when
+  // set, must outlive the loop; the engine thread updates it.
   static Result<std::unique_ptr<EngineLoop>> Start(const Model& model,
-                                                   const SchedulerOptions& options);
+                                                   const SchedulerOptions& options,
+                                                   ServeMetrics* metrics = nullptr);
   ~EngineLoop();  // Stop().
 
   // Queues a request: its stream, or the scheduler's refusal (kInvalidArgument for a bad
@@ -85,13 +92,16 @@ class EngineLoop {
     std::shared_ptr<RequestStream> stream;
     std::promise<Status> accepted;
   };
-  EngineLoop(std::unique_ptr<Scheduler> scheduler);
+  EngineLoop(std::unique_ptr<Scheduler> scheduler, ServeMetrics* metrics);
+  // The metrics of a step's events, as they are delivered.
+  void Measure(RequestStream& stream, const Event& e);
   void Run();
   void RequestCancel(int64_t id);
   // Publishes the scheduler's figures, `cancelled` more requests cancelled.
   void PublishStats(int64_t cancelled = 0);
 
   std::unique_ptr<Scheduler> scheduler_;
+  ServeMetrics* metrics_;
   mutable std::mutex mu_;  // Guards what follows, up to the thread.
   std::condition_variable cv_;
   std::vector<Pending> pending_;

@@ -2,7 +2,7 @@
 // with server-sent events, and a graceful shutdown. Generation goes through one EngineLoop.
 //
 //   POST /v1/completions, /v1/chat/completions   (stream true: server-sent events)
-//   GET  /v1/models, /health
+//   GET  /v1/models, /health, /metrics (Prometheus text format, when a registry is given)
 //   POST /tokenize, /detokenize
 //
 // Every error is OpenAI's {"error": {...}} with its status: 400 bad request, 401 missing or
@@ -16,6 +16,7 @@
 #include <string>
 
 #include "slimlm/core/status.h"
+#include "slimlm/monitor/metrics.h"
 #include "slimlm/serve/engine_loop.h"
 #include "slimlm/serve/openai_api.h"
 
@@ -23,10 +24,12 @@ namespace slimlm::serve {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;      // 0: a free port, see HttpServer::port().
-  std::string api_key;  // When set, every route but /health needs "Authorization: Bearer KEY".
+  int port = 8080;  // 0: a free port, see HttpServer::port().
+  // When set, every route but /health and /metrics needs "Authorization: Bearer KEY".
+  std::string api_key;
   size_t max_body_bytes = 1 << 20;
-  int max_connections = 64;  // Requests served at once (and HTTP worker threads).
+  int max_connections = 64;                    // Requests served at once (and HTTP worker threads).
+  const monitor::Registry* metrics = nullptr;  // Served at /metrics; must outlive the server.
 };
 
 class HttpServer {

@@ -66,6 +66,11 @@ struct Event {
   int64_t prompt_tokens = 0;      // With finish: the prompt's tokens.
   int64_t completion_tokens = 0;  // With finish: tokens generated in all.
   int64_t cached_tokens = 0;      // With finish: prompt positions reused from the prefix cache.
+  // With finish: seconds queued (submission to first admission), prefilling (to the first
+  // generated token) and decoding (to the end).
+  double queue_seconds = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
 };
 
 struct SchedulerStats {
@@ -78,6 +83,8 @@ struct SchedulerStats {
   int64_t prompt_tokens = 0;   // Computed by prefill (not reused).
   int64_t generation_tokens = 0;
   int64_t steps = 0;
+  int64_t last_step_tokens = 0;   // Tokens the last engine step computed.
+  int64_t last_step_kv_rows = 0;  // Cached positions its attention read, summed over tokens.
 };
 
 class Scheduler {
