@@ -90,7 +90,19 @@ struct HttpServer::Impl {
   void Routes();
   void Generate(const httplib::Request& req, httplib::Response& res, ApiKind kind);
   void Stream(httplib::Response& res, std::shared_ptr<Slot> slot, ApiCall call,
-              std::shared_ptr<RequestStream> stream, std::string id, int64_t created);
+              std::shared_ptr<RequestStream> stream, std::string id, int64_t created,
+              Clock::time_point start);
+  void Log(const std::string& id, const ApiCall& call, const Event& last, Clock::time_point start) {
+    if (options.request_log == nullptr) return;
+    RequestRecord r;
+    r.id = id;
+    r.model = api.name;
+    r.route = call.kind == ApiKind::kChat ? "/v1/chat/completions" : "/v1/completions";
+    r.stream = call.stream;
+    r.last = last;
+    r.e2e_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    options.request_log->Write(r);
+  }
 };
 
 void HttpServer::Impl::Routes() {
@@ -182,6 +194,7 @@ void HttpServer::Impl::Routes() {
 }
 
 void HttpServer::Impl::Generate(const httplib::Request& req, httplib::Response& res, ApiKind kind) {
+  const Clock::time_point start = Clock::now();
   if (draining) return SendError(res, ShuttingDown());
   std::shared_ptr<Slot> slot = TryEnter();
   if (slot == nullptr) {
@@ -211,7 +224,7 @@ void HttpServer::Impl::Generate(const httplib::Request& req, httplib::Response& 
       fmt::format("{}-{}", kind == ApiKind::kChat ? "chatcmpl" : "cmpl", next_id.fetch_add(1));
   const int64_t created = std::time(nullptr);
   if (call.stream) {
-    return Stream(res, std::move(slot), std::move(call), std::move(*stream), id, created);
+    return Stream(res, std::move(slot), std::move(call), std::move(*stream), id, created, start);
   }
   // A whole answer. A client that leaves meanwhile is not noticed (httplib does not say);
   // max_tokens and the request timeout bound the work.
@@ -223,6 +236,7 @@ void HttpServer::Impl::Generate(const httplib::Request& req, httplib::Response& 
       if (e.finish != FinishReason::kNone) last = std::move(e);
     }
   }
+  Log(id, call, last, start);
   if (Status failed = (*stream)->failed(); !failed.ok()) {
     return SendError(
         res, ErrorOf(500, "the engine failed: " + std::string(failed.message()), "server_error"));
@@ -233,17 +247,18 @@ void HttpServer::Impl::Generate(const httplib::Request& req, httplib::Response& 
 
 void HttpServer::Impl::Stream(httplib::Response& res, std::shared_ptr<Slot> slot, ApiCall call,
                               std::shared_ptr<RequestStream> stream, std::string id,
-                              int64_t created) {
+                              int64_t created, Clock::time_point start) {
   struct State {
     std::shared_ptr<Slot> slot;
     ApiCall call;
     std::shared_ptr<RequestStream> stream;
     std::string id;
     int64_t created;
+    Clock::time_point start;
     bool first = true;
   };
   auto st = std::make_shared<State>(
-      State{std::move(slot), std::move(call), std::move(stream), std::move(id), created});
+      State{std::move(slot), std::move(call), std::move(stream), std::move(id), created, start});
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
@@ -254,6 +269,7 @@ void HttpServer::Impl::Stream(httplib::Response& res, std::shared_ptr<Slot> slot
         std::string out;
         bool done = false;
         for (const Event& e : events) {
+          if (e.finish != FinishReason::kNone) Log(st->id, st->call, e, st->start);
           if (e.finish == FinishReason::kCancelled) {
             const Status failed = st->stream->failed();
             const ApiError error =

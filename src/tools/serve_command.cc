@@ -46,6 +46,8 @@ struct ServeArgs {
   int max_connections = 64;
   double request_timeout = 0;
   double shutdown_timeout = 10;
+  std::string request_log;
+  std::string log_format = "json";
 };
 
 // Waits for SIGINT/SIGTERM on its own thread (they are blocked everywhere else) and shuts the
@@ -110,6 +112,11 @@ Status Serve(const ServeArgs& args) {
   ::signal(SIGPIPE, SIG_IGN);  // A client that leaves is a failed write, not a dead server.
   SignalWatcher signals;
   SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
+  SLIMLM_ASSIGN_OR_RETURN(serve::LogFormat log_format, serve::ParseLogFormat(args.log_format));
+  std::unique_ptr<serve::RequestLog> request_log;  // Opened first: a bad path fails at once.
+  if (!args.request_log.empty()) {
+    SLIMLM_ASSIGN_OR_RETURN(request_log, serve::RequestLog::Open(args.request_log, log_format));
+  }
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, "", true));
 
   serve::ApiModel api;
@@ -161,6 +168,7 @@ Status Serve(const ServeArgs& args) {
   http.max_body_bytes = static_cast<size_t>(args.max_body);
   http.max_connections = args.max_connections;
   http.metrics = &registry;
+  http.request_log = request_log.get();
   serve::HttpServer server(loop.get(), api, http);
   SLIMLM_RETURN_IF_ERROR(server.Bind());
   signals.Arm(&server,
@@ -241,6 +249,11 @@ CommandSpec ServeCommand() {
                             "Seconds requests in flight have to finish after SIGTERM")
                 ->capture_default_str()
                 ->check(CLI::NonNegativeNumber);
+            app->add_option("--request-log", args->request_log,
+                            "One line per finished request, to this file (appended) or - for "
+                            "stderr");
+            app->add_option("--log-format", args->log_format, "Request log lines: json or text")
+                ->capture_default_str();
             return [args] { return Serve(*args); };
           }};
 }

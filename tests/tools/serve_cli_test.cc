@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,8 +68,9 @@ class ServeCli : public ::testing::Test {
 };
 
 TEST_F(ServeCli, CurlGetsCompletionsStreamsAndErrors) {
+  const std::string log = testing::MakeTempDir() + "/requests.jsonl";
   ServerProcess server(testing::DefaultModelPath(),
-                       {"-t", "1", "--api-key", "k3y", "--max-body", "2000"});
+                       {"-t", "1", "--api-key", "k3y", "--max-body", "2000", "--request-log", log});
   ASSERT_TRUE(server.ok()) << server.err();
   EXPECT_THAT(server.out(), HasSubstr("API key required"));
   const std::string url = server.url();
@@ -108,6 +110,25 @@ TEST_F(ServeCli, CurlGetsCompletionsStreamsAndErrors) {
   EXPECT_THAT(json::parse(huge.body)["error"]["message"].get<std::string>(), HasSubstr("2000"));
   // Still serving after the errors.
   EXPECT_EQ(PostJson(url + "/v1/completions", request, "k3y").status, 200);
+
+  // The request log: one JSON line per finished request (three), none for refused ones.
+  std::ifstream in(log);
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["route"], "/v1/completions");
+  EXPECT_EQ(lines[0]["model"], "slimlm-stories-6m.f16");
+  EXPECT_EQ(lines[0]["prompt_tokens"], j["usage"]["prompt_tokens"]);
+  EXPECT_EQ(lines[0]["completion_tokens"], j["usage"]["completion_tokens"]);
+  EXPECT_EQ(lines[0]["finish_reason"], j["choices"][0]["finish_reason"]);
+  EXPECT_EQ(lines[0]["id"], j["id"]);
+  EXPECT_EQ(lines[1]["route"], "/v1/chat/completions");
+  EXPECT_EQ(lines[1]["stream"], true);
+  for (const json& l : lines) {
+    EXPECT_GE(l["e2e_seconds"].get<double>(), l["queue_seconds"].get<double>() +
+                                                  l["prefill_seconds"].get<double>() +
+                                                  l["decode_seconds"].get<double>() - 1e-3);
+  }
 }
 
 TEST_F(ServeCli, OfficialOpenAiClientWorks) {
@@ -182,6 +203,9 @@ TEST_F(ServeCli, BadFlagsAndABusyPort) {
   const std::string model = testing::DefaultModelPath();
   ExpectOneLineError(RunSlimlm({"serve", model, "--chat-template", "vicuna"}), "vicuna");
   ExpectOneLineError(RunSlimlm({"serve", model, "--kv-type", "f8"}), "f8");
+  ExpectOneLineError(RunSlimlm({"serve", model, "--log-format", "xml"}), "xml");
+  ExpectOneLineError(RunSlimlm({"serve", model, "--request-log", "/nonexistent/dir/log"}),
+                     "/nonexistent/dir/log");
   const testing::ProcessResult bad_port = RunSlimlm({"serve", model, "--port", "70000"});
   EXPECT_NE(bad_port.exit_code, 0);
   EXPECT_THAT(bad_port.err, HasSubstr("--port"));

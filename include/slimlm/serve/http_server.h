@@ -19,6 +19,7 @@
 #include "slimlm/monitor/metrics.h"
 #include "slimlm/serve/engine_loop.h"
 #include "slimlm/serve/openai_api.h"
+#include "slimlm/serve/request_log.h"
 
 namespace slimlm::serve {
 
@@ -30,6 +31,7 @@ struct HttpServerOptions {
   size_t max_body_bytes = 1 << 20;
   int max_connections = 64;                    // Requests served at once (and HTTP worker threads).
   const monitor::Registry* metrics = nullptr;  // Served at /metrics; must outlive the server.
+  RequestLog* request_log = nullptr;           // One line per finished request; must outlive.
 };
 
 class HttpServer {
