@@ -338,26 +338,37 @@ AttentionArgs PagedArgs(const Problem& p, const PagedCache& c, float* out, float
 }
 
 // A paged cache gives what the same rows in one piece give: exactly so for the reference (it
-// only looks rows up), within the tolerance for the tiled paths (their tiles restart at each
-// block); the pool's other rows, NaN, are never read.
+// only looks rows up), within the tolerance for the tiled paths (their tiles span blocks, or
+// restart at each block whose size is not a multiple of their vectors); the pool's other rows,
+// NaN, are never read, and the scratch stays within the allowance.
 TEST_P(AttentionTest, PagedCacheMatchesContiguous) {
   std::mt19937 rng(11);
-  for (int64_t block_rows : {16, 32, 48, 64}) {
-    for (int64_t n_kv : {1, 15, 16, 17, 100, 300}) {
-      for (DType type : {DType::kF16, DType::kQ8_0, DType::kF32}) {
-        const Problem p = MakeProblem(rng, 4, 64, n_kv, type, type, 30.0f);
-        const PagedCache c = MakePaged(rng, p, block_rows);
-        SCOPED_TRACE(testing::Message()
-                     << "block_rows " << block_rows << " n_kv " << n_kv << " " << DTypeName(type));
-        const size_t full = static_cast<size_t>(AttentionScratchFloats(4, 64, n_kv));
-        std::vector<float> scratch(full), want(256), ref_paged(256), got(256);
-        ref::Attention(Args(p, want.data(), scratch.data()));
-        ref::Attention(PagedArgs(p, c, ref_paged.data(), scratch.data()));
-        EXPECT_EQ(ref_paged, want);
-        GetParam().fn(PagedArgs(p, c, got.data(), scratch.data()));
-        const float tolerance = Tolerance(p);
-        for (size_t i = 0; i < got.size(); ++i) {
-          ASSERT_LE(std::fabs(got[i] - want[i]), tolerance) << "out[" << i << "]";
+  for (int64_t group : {1, 4}) {
+    for (int64_t block_rows : {1, 5, 8, 16, 24, 32, 48, 64, 100}) {
+      for (int64_t n_kv : {1, 15, 16, 17, 100, 300, 513}) {
+        for (DType type : {DType::kF16, DType::kQ8_0, DType::kF32}) {
+          const Problem p = MakeProblem(rng, group, 64, n_kv, type, type, 30.0f);
+          const PagedCache c = MakePaged(rng, p, block_rows);
+          SCOPED_TRACE(testing::Message() << "group " << group << " block_rows " << block_rows
+                                          << " n_kv " << n_kv << " " << DTypeName(type));
+          const size_t n_out = static_cast<size_t>(group * 64);
+          const size_t full = static_cast<size_t>(AttentionScratchFloats(group, 64, n_kv));
+          const size_t limit =
+              static_cast<size_t>(AttentionScratchFloats(group, 64, GetParam().flash ? 0 : n_kv));
+          std::vector<float> scratch(full), want(n_out), ref_paged(n_out), got(n_out);
+          ref::Attention(Args(p, want.data(), scratch.data()));
+          ref::Attention(PagedArgs(p, c, ref_paged.data(), scratch.data()));
+          EXPECT_EQ(ref_paged, want);
+          std::vector<float> path_scratch(limit + 64, kSentinel);
+          std::fill(path_scratch.begin(), path_scratch.begin() + limit, std::nanf(""));
+          GetParam().fn(PagedArgs(p, c, got.data(), path_scratch.data()));
+          const float tolerance = Tolerance(p);
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_LE(std::fabs(got[i] - want[i]), tolerance) << "out[" << i << "]";
+          }
+          for (size_t i = limit; i < path_scratch.size(); ++i) {
+            ASSERT_EQ(path_scratch[i], kSentinel) << "scratch[" << i << "] past the allowance";
+          }
         }
       }
     }

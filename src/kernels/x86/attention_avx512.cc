@@ -8,12 +8,14 @@
 //     values for up to 8 heads. Each key row is read once for all heads, and no horizontal sums
 //     are needed: the result is a vector of 16 scores per head. f16 keys are transposed as 16-bit
 //     values before they are widened. Meanwhile the keys 128 rows ahead are prefetched, so that
-//     memory latency overlaps the arithmetic.
+//     memory latency overlaps the arithmetic. A head alone (no grouped-query attention) has no
+//     query values to share a transpose with: its 16 positions take one dot product each, whose
+//     partial sums are added across lanes for all 16 at once.
 //  2. Online softmax per head: the tile's maximum updates the running maximum m, the output
 //     accumulated so far is rescaled by exp(m_old - m_new), scores become exp(score - m).
-//  3. Values: each output block of up to 8 heads x 32 dimensions stays in 16 registers while the
-//     tile's value rows stream through (each value row is widened once per block of dimensions,
-//     not once per head), with the rows 128 ahead prefetched.
+//  3. Values: each output block of up to 8 heads x 32 dimensions (4 heads x 64) stays in 16
+//     registers while the tile's value rows stream through (each value row is widened once per
+//     block of dimensions, not once per head), with the rows 128 ahead prefetched.
 // Attention is the same with one tile of n_kv positions; FlashAttention uses tiles of kFlashTile.
 // Loops over registers carry "#pragma GCC unroll" so that arrays of vectors stay in registers.
 
@@ -44,8 +46,9 @@ constexpr int kLanes = 16;
 // group * kFlashTile floats, and a tile of f16 keys and values for head_dim 64 (64 KB) stays in L2.
 constexpr int64_t kFlashTile = 256;
 constexpr int kScoreHeads = 8;  // Heads per pass of the score kernel (16 + 8 registers).
-constexpr int kValueHeads = 8;  // Heads x vectors per pass of the value kernel (16 registers).
-constexpr int kValueVectors = 2;
+// Heads x vectors per pass of the value kernel: 8 x 2 or 4 x 4 (16 registers).
+constexpr int kValueHeads = 8;
+constexpr int kValueVectors = 4;
 // Chunks of positions between the keys being read and those being fetched (128 rows ahead),
 // and rows between the values being read and those being fetched: both measured, on a
 // stream from memory of head-major f16 rows of 64 (bench/kernels/attention_bench.cc).
@@ -223,13 +226,65 @@ void ScoreChunk(const uint8_t* k, size_t k_stride, int64_t n, const float* q, in
   }
 }
 
+// Scores of one head for up to 16 positions, by dot products whose 16 partial sums are added
+// across lanes at the end, 16 positions at once: for one head this costs 30 shuffles per 16
+// positions where the transpose of ScoreChunk costs 4 per position and dimension slice. Same
+// arguments as ScoreChunk with GB = 1.
+template <DType T>
+void ScoreChunkOneHead(const uint8_t* k, size_t k_stride, int64_t n, const float* q, int64_t,
+                       int64_t head_dim, float scale, float* s, int64_t) {
+  __m512 acc[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < kLanes; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t j = 0; j * kLanes < head_dim; ++j) {
+    const __mmask16 mask = FirstLanes(head_dim - j * kLanes);
+    const __m512 qj = _mm512_maskz_loadu_ps(mask, q + j * kLanes);
+    if (n == kLanes) {
+#pragma GCC unroll 16
+      for (int i = 0; i < kLanes; ++i) {
+        acc[i] = _mm512_fmadd_ps(LoadRow<T>(k + i * k_stride, j, mask), qj, acc[i]);
+      }
+    } else {
+#pragma GCC unroll 16
+      for (int i = 0; i < kLanes; ++i) {
+        if (i < n) acc[i] = _mm512_fmadd_ps(LoadRow<T>(k + i * k_stride, j, mask), qj, acc[i]);
+      }
+    }
+  }
+  // Pairs of positions: per 128-bit lane, [a0 + a2, b0 + b2, a1 + a3, b1 + b3].
+  __m512 r[8];
+#pragma GCC unroll 16
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_add_ps(_mm512_unpacklo_ps(acc[2 * i], acc[2 * i + 1]),
+                         _mm512_unpackhi_ps(acc[2 * i], acc[2 * i + 1]));
+  }
+  // Quadruples: per 128-bit lane, the lane's sums of positions 4 i .. 4 i + 3.
+  __m512 u[4];
+#pragma GCC unroll 16
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(r[2 * i]), b = _mm512_castps_pd(r[2 * i + 1]);
+    u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  // Then the four 128-bit lanes of each quadruple: positions 0-7, 8-15, then all 16 in order.
+  const __m512 v0 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x44), _mm512_shuffle_f32x4(u[0], u[1], 0xee));
+  const __m512 v1 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x44), _mm512_shuffle_f32x4(u[2], u[3], 0xee));
+  const __m512 sums =
+      _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x88), _mm512_shuffle_f32x4(v0, v1, 0xdd));
+  _mm512_storeu_ps(s, _mm512_mask_mul_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()),
+                                         FirstLanes(n), sums, _mm512_set1_ps(scale)));
+}
+
 using ScoreFn = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, int64_t, float,
                          float*, int64_t);
 
+// A head alone goes by ScoreChunkOneHead; groups of heads share the transpose.
 template <DType T>
 constexpr std::array<ScoreFn, kScoreHeads> kScoreFns = {
-    ScoreChunk<T, 1>, ScoreChunk<T, 2>, ScoreChunk<T, 3>, ScoreChunk<T, 4>,
-    ScoreChunk<T, 5>, ScoreChunk<T, 6>, ScoreChunk<T, 7>, ScoreChunk<T, 8>};
+    ScoreChunkOneHead<T>, ScoreChunk<T, 2>, ScoreChunk<T, 3>, ScoreChunk<T, 4>,
+    ScoreChunk<T, 5>,     ScoreChunk<T, 6>, ScoreChunk<T, 7>, ScoreChunk<T, 8>};
 
 // Prefetches the cache lines of rows [r0, r1) of `bytes` bytes each, stride bytes apart.
 template <int Hint>
@@ -281,8 +336,8 @@ void ValueBlock(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, 
   for (int64_t t = 0; t < n; ++t) {
     const uint8_t* row = v + static_cast<size_t>(t) * v_stride;
     // The hardware prefetchers do not run far enough ahead of this loop; 16 KB ahead (for f16
-    // rows of 64) they do. Prefetches past the cache are harmless: they never fault.
-    if (j0 == 0) {
+    // rows of 64) they do. Rows past the n given are another run's, or none.
+    if (j0 == 0 && t + kValuePrefetchRows < n) {
       const char* ahead = reinterpret_cast<const char*>(row + kValuePrefetchRows * v_stride);
       for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
       _mm_prefetch(ahead + row_bytes - 1, _MM_HINT_T0);
@@ -310,9 +365,20 @@ void ValueBlock(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, 
 using ValueFn = void (*)(const uint8_t*, size_t, size_t, int64_t, const float*, int64_t, float*,
                          int64_t, int64_t, __mmask16);
 
+// Blocks of GB x DB accumulators up to 16 registers (kValueVectors for up to 4 heads, 2 for
+// more); the others are never called.
+template <DType T, int GB, int DB>
+constexpr ValueFn ValueFnFor() {
+  if constexpr (GB * DB <= 16) {
+    return ValueBlock<T, GB, DB>;
+  } else {
+    return nullptr;
+  }
+}
+
 template <DType T, int GB>
-constexpr std::array<ValueFn, kValueVectors> kValueRow = {ValueBlock<T, GB, 1>,
-                                                          ValueBlock<T, GB, 2>};
+constexpr std::array<ValueFn, kValueVectors> kValueRow = {
+    ValueFnFor<T, GB, 1>(), ValueFnFor<T, GB, 2>(), ValueFnFor<T, GB, 3>(), ValueFnFor<T, GB, 4>()};
 
 template <DType T>
 constexpr std::array<std::array<ValueFn, kValueVectors>, kValueHeads> kValueFns = {
@@ -328,8 +394,9 @@ void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, in
   const __mmask16 tail = FirstLanes(a.head_dim - (vectors - 1) * kLanes);
   for (int64_t g = 0; g < a.group; g += kValueHeads) {
     const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
-    for (int64_t j = 0; j < vectors; j += kValueVectors) {
-      const int64_t count = std::min<int64_t>(kValueVectors, vectors - j);
+    const int64_t most = heads <= 4 ? kValueVectors : 2;
+    for (int64_t j = 0; j < vectors; j += most) {
+      const int64_t count = std::min<int64_t>(most, vectors - j);
       kValueFns<T>[heads - 1][count - 1](v, a.v_stride, row_bytes, n, p + g * p_stride, p_stride,
                                          a.out + g * a.head_dim, a.head_dim, j,
                                          j + count == vectors ? tail : 0xffff);
