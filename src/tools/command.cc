@@ -11,7 +11,7 @@ const std::vector<CommandSpec>& AllCommands() {
       HwCommand(),      QuantizeCommand(),       PruneCommand(),
       EvalCommand(),    TrainTokenizerCommand(), TrainCommand(),
       DistillCommand(), PlanCommand(),           OptimizeCommand(),
-      BatchCommand(),   ServeCommand(),
+      BatchCommand(),   ServeCommand(),          TopCommand(),
   };
   return commands;
 }

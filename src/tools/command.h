@@ -52,6 +52,7 @@ CommandSpec PlanCommand();
 CommandSpec OptimizeCommand();
 CommandSpec BatchCommand();
 CommandSpec ServeCommand();
+CommandSpec TopCommand();
 
 // Prints "error: <message>" to stderr.
 void PrintError(const Status& status);

@@ -10,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "slimlm/monitor/exposition.h"
 #include "slimlm/monitor/process_metrics.h"
 #include "support/server_process.h"
 #include "support/subprocess.h"
@@ -104,6 +105,32 @@ TEST(MetricsTest, PromtoolAcceptsTheExposition) {
       testing::RunProcess({"/bin/sh", "-c", promtool + " check metrics < " + path}, 60);
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   EXPECT_EQ(check.out + check.err, "") << "promtool found problems";
+}
+
+}  // namespace
+}  // namespace slimlm::monitor
+
+namespace slimlm::monitor {
+namespace {
+
+TEST(ExpositionTest, ParsesWhatTheRegistryRendersAndComputesQuantiles) {
+  Registry r;
+  r.GetCounter("c_total", "C.", {{"model_name", "a \"q\"\nb"}}).Add(7);
+  Histogram& h = r.GetHistogram("lat_seconds", "Lat.", {1, 2, 4});
+  for (double v : {0.5, 1.5, 1.5, 3.0}) h.Observe(v);
+  Result<std::vector<Sample>> samples = ParseExposition(r.Render());
+  ASSERT_TRUE(samples.ok()) << samples.status().ToString();
+  EXPECT_EQ(SumOf(*samples, "c_total", {{"model_name", "a \"q\"\nb"}}), 7.0);
+  EXPECT_EQ(SumOf(*samples, "lat_seconds_count"), 4.0);
+  EXPECT_FALSE(SumOf(*samples, "missing").has_value());
+  const Buckets b = BucketsOf(*samples, "lat_seconds");
+  ASSERT_EQ(b.size(), 4u);  // 1, 2, 4, +Inf
+  // Rank 2 of 4 falls in (1, 2], which holds observations 2 and 3: halfway, 1.5.
+  EXPECT_DOUBLE_EQ(*Quantile(b, 0.5), 1.5);
+  // Rank 3.96 falls in (2, 4], which holds only observation 4: 2 + 2 * 0.96.
+  EXPECT_DOUBLE_EQ(*Quantile(b, 0.99), 3.92);
+  EXPECT_FALSE(Quantile(Difference(b, b), 0.5).has_value());
+  EXPECT_FALSE(ParseExposition("name{broken 1\n").ok());
 }
 
 }  // namespace

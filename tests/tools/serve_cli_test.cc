@@ -199,6 +199,28 @@ TEST_F(ServeCli, SigtermLetsRequestsFinishThenExits) {
   EXPECT_EQ(Curl(url + "/health", {}).status, 0);
 }
 
+TEST_F(ServeCli, TopShowsALiveServer) {
+  ServerProcess server(testing::DefaultModelPath(), {"-t", "1", "--model-name", "tales"});
+  ASSERT_TRUE(server.ok()) << server.err();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(PostJson(server.url() + "/v1/completions",
+                       R"({"prompt": "Once upon a time", "max_tokens": 9, "ignore_eos": true})")
+                  .status,
+              200);
+  }
+  const testing::ProcessResult top =
+      RunSlimlm({"top", server.url(), "--once", "--interval", "0.2"}, 60);
+  ASSERT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_THAT(top.out, HasSubstr("model tales"));
+  EXPECT_THAT(top.out, HasSubstr("finished 3 (stop 0, length 3, timeout 0, cancelled 0)"));
+  EXPECT_THAT(top.out, HasSubstr("running 0"));
+  EXPECT_THAT(top.out, HasSubstr("TTFT       p50"));
+  EXPECT_THAT(top.out, ::testing::Not(HasSubstr("\x1b[")));  // --once: no screen control.
+  // Not a server, or not slimlm's.
+  ExpectOneLineError(RunSlimlm({"top", "http://127.0.0.1:1", "--once"}), "cannot reach");
+  ExpectOneLineError(RunSlimlm({"top", "ftp://x", "--once"}), "ftp://x");
+}
+
 TEST_F(ServeCli, BadFlagsAndABusyPort) {
   const std::string model = testing::DefaultModelPath();
   ExpectOneLineError(RunSlimlm({"serve", model, "--chat-template", "vicuna"}), "vicuna");
