@@ -67,14 +67,16 @@ Result<std::unique_ptr<EngineLoop>> EngineLoop::Start(const Model& model,
         static_cast<double>(scheduler->pool().n_blocks() * scheduler->pool().block_size());
     metrics->SetMemory(weights, kv, positions > 0 ? kv / positions : 0);
   }
-  std::unique_ptr<EngineLoop> loop(new EngineLoop(std::move(scheduler), metrics));
+  std::unique_ptr<EngineLoop> loop(
+      new EngineLoop(std::move(scheduler), metrics, options.profile));
   loop->PublishStats();
   loop->thread_ = std::thread([l = loop.get()] { l->Run(); });
   return loop;
 }
 
-EngineLoop::EngineLoop(std::unique_ptr<Scheduler> scheduler, ServeMetrics* metrics)
-    : scheduler_(std::move(scheduler)), metrics_(metrics) {}
+EngineLoop::EngineLoop(std::unique_ptr<Scheduler> scheduler, ServeMetrics* metrics,
+                       const OpProfile* profile)
+    : scheduler_(std::move(scheduler)), metrics_(metrics), profile_(profile) {}
 
 EngineLoop::~EngineLoop() { Stop(); }
 
@@ -223,7 +225,10 @@ void EngineLoop::Run() {
       }
     }
     PublishStats(cancelled);
-    if (metrics_ != nullptr) metrics_->OnStep(scheduler_->stats(), step_seconds);
+    if (metrics_ != nullptr) {
+      metrics_->OnStep(scheduler_->stats(), step_seconds);
+      if (profile_ != nullptr && step_seconds > 0) metrics_->OnProfile(*profile_);
+    }
     for (auto& [stream, e] : deliveries) {
       if (metrics_ != nullptr) Measure(*stream, e);
       stream->Push(std::move(e));

@@ -13,6 +13,7 @@
 #include <httplib.h>
 
 #include "slimlm/core/log.h"
+#include "slimlm/serve/dashboard.h"
 
 namespace slimlm::serve {
 namespace {
@@ -92,16 +93,39 @@ struct HttpServer::Impl {
   void Stream(httplib::Response& res, std::shared_ptr<Slot> slot, ApiCall call,
               std::shared_ptr<RequestStream> stream, std::string id, int64_t created,
               Clock::time_point start);
-  void Log(const std::string& id, const ApiCall& call, const Event& last, Clock::time_point start) {
-    if (options.request_log == nullptr) return;
-    RequestRecord r;
-    r.id = id;
-    r.model = api.name;
-    r.route = call.kind == ApiKind::kChat ? "/v1/chat/completions" : "/v1/completions";
-    r.stream = call.stream;
-    r.last = last;
-    r.e2e_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    options.request_log->Write(r);
+  // A request's end: its request-log line and its trace span.
+  void Finished(const std::string& id, const ApiCall& call, const Event& last,
+                Clock::time_point start) {
+    const Clock::time_point end = Clock::now();
+    const double seconds = std::chrono::duration<double>(end - start).count();
+    const std::string route =
+        call.kind == ApiKind::kChat ? "/v1/chat/completions" : "/v1/completions";
+    if (options.request_log != nullptr) {
+      RequestRecord r;
+      r.id = id;
+      r.model = api.name;
+      r.route = route;
+      r.stream = call.stream;
+      r.last = last;
+      r.e2e_seconds = seconds;
+      options.request_log->Write(r);
+    }
+    if (options.tracer != nullptr) {
+      RequestSpan span;
+      span.operation = call.kind == ApiKind::kChat ? "chat" : "text_completion";
+      span.model = api.name;
+      span.response_id = id;
+      span.end = std::chrono::system_clock::now();
+      span.start =
+          span.end - std::chrono::duration_cast<std::chrono::system_clock::duration>(end - start);
+      span.max_tokens = call.request.max_tokens;
+      span.temperature = call.request.sampling.temperature;
+      span.top_p = call.request.sampling.top_p;
+      span.stream = call.stream;
+      span.last = last;
+      span.error = last.finish == FinishReason::kCancelled;
+      options.tracer->Export(std::move(span));
+    }
   }
 };
 
@@ -112,7 +136,9 @@ void HttpServer::Impl::Routes() {
   server.set_keep_alive_max_count(1000);
 
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (options.api_key.empty() || req.path == "/health" || req.path == "/metrics") {
+    // Health checks, scrapes and the dashboard (a browser page) need no key.
+    if (options.api_key.empty() || req.path == "/health" || req.path == "/metrics" ||
+        req.path == "/dashboard") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     const std::string auth = req.get_header_value("Authorization");
@@ -177,6 +203,11 @@ void HttpServer::Impl::Routes() {
       res.status = 200;
       res.set_content(options.metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
     });
+    server.Get("/dashboard", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 200;
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(std::string(DashboardHtml()), "text/html; charset=utf-8");
+    });
   }
   server.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     std::vector<int32_t> tokens;
@@ -236,7 +267,7 @@ void HttpServer::Impl::Generate(const httplib::Request& req, httplib::Response& 
       if (e.finish != FinishReason::kNone) last = std::move(e);
     }
   }
-  Log(id, call, last, start);
+  Finished(id, call, last, start);
   if (Status failed = (*stream)->failed(); !failed.ok()) {
     return SendError(
         res, ErrorOf(500, "the engine failed: " + std::string(failed.message()), "server_error"));
@@ -269,7 +300,7 @@ void HttpServer::Impl::Stream(httplib::Response& res, std::shared_ptr<Slot> slot
         std::string out;
         bool done = false;
         for (const Event& e : events) {
-          if (e.finish != FinishReason::kNone) Log(st->id, st->call, e, st->start);
+          if (e.finish != FinishReason::kNone) Finished(st->id, st->call, e, st->start);
           if (e.finish == FinishReason::kCancelled) {
             const Status failed = st->stream->failed();
             const ApiError error =

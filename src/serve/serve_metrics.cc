@@ -1,5 +1,7 @@
 #include "slimlm/serve/serve_metrics.h"
 
+#include <algorithm>
+
 namespace slimlm::serve {
 namespace {
 
@@ -12,7 +14,8 @@ std::vector<double> TokenBuckets() { return ExponentialBuckets(1, 2.0, 16); }
 }  // namespace
 
 ServeMetrics::ServeMetrics(monitor::Registry& r, const std::string& model_name)
-    : labels_({{"model_name", model_name}}),
+    : registry_(r),
+      labels_({{"model_name", model_name}}),
       running_(
           r.GetGauge("slimlm_num_requests_running", "Requests decoding or prefilling.", labels_)),
       waiting_(r.GetGauge("slimlm_num_requests_waiting", "Requests queued.", labels_)),
@@ -106,6 +109,33 @@ void ServeMetrics::OnStep(const SchedulerStats& s, double seconds) {
   // A step reads every weight once and, per token, its sequence's cached rows.
   window_bytes_.fetch_add(weight_bytes_ + static_cast<double>(s.last_step_kv_rows) * kv_row_bytes_);
   window_seconds_.fetch_add(seconds);
+}
+
+void ServeMetrics::OnProfile(const OpProfile& profile) {
+  for (const OpStats& op : profile.stats()) {
+    auto it = std::find_if(ops_.begin(), ops_.end(),
+                           [&](const OpSeries& s) { return s.name == op.name; });
+    if (it == ops_.end()) {
+      monitor::Labels l = labels_;
+      l.emplace_back("op", op.name);
+      ops_.push_back(
+          {op.name,
+           &registry_.GetCounter("slimlm_op_seconds_total", "Engine time by operation (--profile).",
+                                 l),
+           &registry_.GetCounter("slimlm_op_bytes_total",
+                                 "Bytes read and written by operation (--profile).", l),
+           &registry_.GetCounter("slimlm_op_operations_total",
+                                 "Arithmetic operations by operation (--profile).", l),
+           &registry_.GetCounter("slimlm_op_calls_total", "Calls by operation (--profile).", l),
+           OpStats{op.name}});
+      it = std::prev(ops_.end());
+    }
+    it->seconds->Add(op.seconds - it->last.seconds);
+    it->bytes->Add(op.bytes - it->last.bytes);
+    it->ops->Add(op.ops - it->last.ops);
+    it->calls->Add(static_cast<double>(op.calls - it->last.calls));
+    it->last = op;
+  }
 }
 
 void ServeMetrics::OnFirstToken(double seconds) { ttft_.Observe(seconds); }

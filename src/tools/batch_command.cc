@@ -140,6 +140,8 @@ Status Batch(const BatchArgs& args) {
   std::map<int64_t, std::string> id_of;  // Scheduler id -> line id.
   std::map<int64_t, std::string> text_of;
   Timer timer;
+  double decode_seconds = 0;
+  int64_t decode_tokens = 0;
   Status status = Status::Ok();
   {
     Progress progress("batch", total_lines, "lines");
@@ -191,7 +193,15 @@ Status Batch(const BatchArgs& args) {
       }
       if (!status.ok() || scheduler->Idle()) continue;
       std::vector<serve::Event> events;
+      const int64_t prompt_before = scheduler->stats().prompt_tokens;
+      Timer step_timer;
       status = scheduler->Step(&events);
+      // Steps without prompt tokens: the decode rate, as llama-batched-bench's S_TG counts it.
+      const serve::SchedulerStats after = scheduler->stats();
+      if (after.prompt_tokens == prompt_before && after.last_step_tokens > 0) {
+        decode_seconds += step_timer.Seconds();
+        decode_tokens += after.last_step_tokens;
+      }
       for (const serve::Event& e : events) {
         text_of[e.id] += e.text;
         if (e.finish == serve::FinishReason::kNone || !status.ok()) continue;
@@ -221,27 +231,34 @@ Status Batch(const BatchArgs& args) {
     fmt::print(stderr, "{}", FormatProfile("batch", profile, limits));
   }
   if (args.json) {
-    fmt::print("{}\n", nlohmann::json{{"completed", counts.ok},
-                                      {"errors", counts.errors},
-                                      {"skipped", counts.skipped},
-                                      {"prompt_tokens", counts.prompt_tokens},
-                                      {"completion_tokens", counts.completion_tokens},
-                                      {"seconds", seconds},
-                                      {"generation_tokens_per_second",
-                                       static_cast<double>(counts.completion_tokens) / seconds},
-                                      {"preemptions", stats.preemptions},
-                                      {"prefix_cache_hits", stats.prefix_hits},
-                                      {"prefix_cache_queries", stats.prefix_queries},
-                                      {"steps", stats.steps}}
-                           .dump(2));
+    fmt::print("{}\n",
+               nlohmann::json{
+                   {"completed", counts.ok},
+                   {"errors", counts.errors},
+                   {"skipped", counts.skipped},
+                   {"prompt_tokens", counts.prompt_tokens},
+                   {"completion_tokens", counts.completion_tokens},
+                   {"seconds", seconds},
+                   {"generation_tokens_per_second",
+                    static_cast<double>(counts.completion_tokens) / seconds},
+                   {"decode_tokens_per_second",
+                    decode_seconds > 0 ? static_cast<double>(decode_tokens) / decode_seconds : 0.0},
+                   {"preemptions", stats.preemptions},
+                   {"prefix_cache_hits", stats.prefix_hits},
+                   {"prefix_cache_queries", stats.prefix_queries},
+                   {"steps", stats.steps}}
+                   .dump(2));
   } else {
     fmt::print(
         "{} completed, {} errors, {} skipped (already in {}); {} prompt and {} generated tokens "
-        "in {:.2f} s: {:.1f} generated tokens/s at up to {} sequences at once; {} preemptions, "
-        "{} of {} prompt tokens from the prefix cache\n",
+        "in {:.2f} s: {:.1f} generated tokens/s at up to {} sequences at once ({:.1f} tokens/s in "
+        "steps without prompt tokens); {} preemptions, {} of {} prompt tokens from the prefix "
+        "cache\n",
         counts.ok, counts.errors, counts.skipped, args.output, counts.prompt_tokens,
         counts.completion_tokens, seconds, static_cast<double>(counts.completion_tokens) / seconds,
-        args.max_running, stats.preemptions, stats.prefix_hits, stats.prefix_queries);
+        args.max_running,
+        decode_seconds > 0 ? static_cast<double>(decode_tokens) / decode_seconds : 0.0,
+        stats.preemptions, stats.prefix_hits, stats.prefix_queries);
   }
   return Status::Ok();
 }

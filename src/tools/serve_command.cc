@@ -13,6 +13,7 @@
 
 #include <fmt/core.h>
 
+#include "slimlm/monitor/gpu_metrics.h"
 #include "slimlm/monitor/metrics.h"
 #include "slimlm/monitor/process_metrics.h"
 #include "slimlm/serve/chat_template.h"
@@ -20,6 +21,7 @@
 #include "slimlm/serve/http_server.h"
 #include "tools/command.h"
 #include "tools/common.h"
+#include "tools/profile_report.h"
 
 namespace slimlm::tools {
 namespace {
@@ -48,6 +50,9 @@ struct ServeArgs {
   double shutdown_timeout = 10;
   std::string request_log;
   std::string log_format = "json";
+  std::string otlp_endpoint;
+  bool no_metrics = false;
+  bool profile = false;
 };
 
 // Waits for SIGINT/SIGTERM on its own thread (they are blocked everywhere else) and shuts the
@@ -147,11 +152,28 @@ Status Serve(const ServeArgs& args) {
   options.n_threads = ResolveThreads(args.threads);
   options.kv_type = kv_type;
   options.prefix_cache = !args.no_prefix_cache;
+  OpProfile profile;  // Read by the engine thread only, into the metrics.
+  if (args.profile) options.profile = &profile;
   // Metrics: the process, then the server's own (their KV figures need the engine's sizes).
   monitor::Registry registry;
   monitor::RegisterProcessMetrics(registry);
+  monitor::RegisterGpuMetrics(registry);  // Nothing without NVIDIA's library.
+  if (args.profile) {
+    // The machine's limits beside the operation counters, for achieved-over-peak ratios.
+    SLIMLM_ASSIGN_OR_RETURN(ProfileLimits limits, MeasureProfileLimits(options.n_threads));
+    registry.GetGauge("slimlm_machine_read_bandwidth_bytes_per_second",
+                      "Sustained read bandwidth of this machine at the server's threads (--profile).")
+        .Set(limits.read_gbs * 1e9);
+    registry.GetGauge("slimlm_machine_fma_ops_per_second",
+                      "Peak FP32 multiply-add operations per second (--profile).")
+        .Set(limits.fma_gflops * 1e9);
+    registry.GetGauge("slimlm_machine_int8_ops_per_second",
+                      "Peak int8 dot-product operations per second (--profile).")
+        .Set(limits.int8_gops * 1e9);
+  }
   serve::ServeMetrics metrics(registry, api.name);
-  SLIMLM_ASSIGN_OR_RETURN(auto loop, serve::EngineLoop::Start(*model, options, &metrics));
+  SLIMLM_ASSIGN_OR_RETURN(
+      auto loop, serve::EngineLoop::Start(*model, options, args.no_metrics ? nullptr : &metrics));
   const int64_t model_ctx = model->config().context_length;
   api.context = args.ctx > 0 ? std::min(args.ctx, model_ctx) : model_ctx;
   api.max_prompt_tokens = args.max_prompt_tokens > 0 ? args.max_prompt_tokens : api.context - 1;
@@ -167,8 +189,13 @@ Status Serve(const ServeArgs& args) {
   }
   http.max_body_bytes = static_cast<size_t>(args.max_body);
   http.max_connections = args.max_connections;
-  http.metrics = &registry;
+  http.metrics = args.no_metrics ? nullptr : &registry;
   http.request_log = request_log.get();
+  std::unique_ptr<serve::OtlpExporter> tracer;
+  if (!args.otlp_endpoint.empty()) {
+    SLIMLM_ASSIGN_OR_RETURN(tracer, serve::OtlpExporter::Start(args.otlp_endpoint, "slimlm"));
+    http.tracer = tracer.get();
+  }
   serve::HttpServer server(loop.get(), api, http);
   SLIMLM_RETURN_IF_ERROR(server.Bind());
   signals.Arm(&server,
@@ -254,6 +281,14 @@ CommandSpec ServeCommand() {
                             "stderr");
             app->add_option("--log-format", args->log_format, "Request log lines: json or text")
                 ->capture_default_str();
+            app->add_flag("--profile", args->profile,
+                          "Time, bytes and operations per engine operation, as metrics "
+                          "(slimlm_op_*), beside this machine's measured limits");
+            app->add_flag("--no-metrics", args->no_metrics,
+                          "Keep no metrics (no /metrics, no /dashboard): to measure their cost");
+            app->add_option("--otlp-endpoint", args->otlp_endpoint,
+                            "OpenTelemetry collector (http://HOST:4318): one span per request, "
+                            "OTLP/HTTP JSON");
             return [args] { return Serve(*args); };
           }};
 }

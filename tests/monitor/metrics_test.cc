@@ -3,6 +3,8 @@
 // (promtool check metrics) accepting what we render.
 #include "slimlm/monitor/metrics.h"
 
+#include <dlfcn.h>
+
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -11,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "slimlm/monitor/exposition.h"
+#include "slimlm/monitor/gpu_metrics.h"
 #include "slimlm/monitor/process_metrics.h"
 #include "support/server_process.h"
 #include "support/subprocess.h"
@@ -87,6 +90,22 @@ TEST(MetricsTest, ProcessMetricsAreRead) {
   EXPECT_THAT(text, ::testing::HasSubstr("# TYPE process_cpu_seconds_total counter\n"));
   EXPECT_GT(r.GetCounter("process_cpu_seconds_total", "").value(), 0.0);
   EXPECT_GT(r.GetGauge("process_resident_memory_bytes", "").value(), 1e6);
+}
+
+TEST(MetricsTest, GpuGaugesOnlyWithNvidiasLibrary) {
+  Registry r;
+  const int gpus = RegisterGpuMetrics(r);
+  void* nvml = ::dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (nvml == nullptr) {
+    EXPECT_EQ(gpus, 0);
+    EXPECT_EQ(r.Render(), "");  // Absent, not zero.
+    return;
+  }
+  ::dlclose(nvml);
+  if (gpus == 0) GTEST_SKIP() << "NVML loads but reports no GPU";
+  const std::string text = r.Render();
+  EXPECT_THAT(text, ::testing::HasSubstr("slimlm_gpu_memory_total_bytes{gpu=\"0\"}"));
+  EXPECT_GT(r.GetGauge("slimlm_gpu_memory_total_bytes", "", {{"gpu", "0"}}).value(), 0);
 }
 
 TEST(MetricsTest, PromtoolAcceptsTheExposition) {

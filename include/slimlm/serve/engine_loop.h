@@ -70,7 +70,8 @@ struct EngineLoopStats {
 class EngineLoop {
  public:
   // Creates the scheduler (see SchedulerOptions) and starts the engine thread. `metrics`, when
-  // set, must outlive the loop; the engine thread updates it.
+  // set, must outlive the loop; the engine thread updates it, with the operation profile too
+  // when options.profile is set (which the loop then owns the use of).
   static Result<std::unique_ptr<EngineLoop>> Start(const Model& model,
                                                    const SchedulerOptions& options,
                                                    ServeMetrics* metrics = nullptr);
@@ -92,7 +93,8 @@ class EngineLoop {
     std::shared_ptr<RequestStream> stream;
     std::promise<Status> accepted;
   };
-  EngineLoop(std::unique_ptr<Scheduler> scheduler, ServeMetrics* metrics);
+  EngineLoop(std::unique_ptr<Scheduler> scheduler, ServeMetrics* metrics,
+             const OpProfile* profile);
   // The metrics of a step's events, as they are delivered.
   void Measure(RequestStream& stream, const Event& e);
   void Run();
@@ -102,6 +104,7 @@ class EngineLoop {
 
   std::unique_ptr<Scheduler> scheduler_;
   ServeMetrics* metrics_;
+  const OpProfile* profile_;  // The scheduler's (SchedulerOptions::profile), or null.
   mutable std::mutex mu_;  // Guards what follows, up to the thread.
   std::condition_variable cv_;
   std::vector<Pending> pending_;

@@ -2,7 +2,8 @@
 // with server-sent events, and a graceful shutdown. Generation goes through one EngineLoop.
 //
 //   POST /v1/completions, /v1/chat/completions   (stream true: server-sent events)
-//   GET  /v1/models, /health, /metrics (Prometheus text format, when a registry is given)
+//   GET  /v1/models, /health, /metrics (Prometheus text format) and /dashboard (a live page),
+//        the last two when a registry is given
 //   POST /tokenize, /detokenize
 //
 // Every error is OpenAI's {"error": {...}} with its status: 400 bad request, 401 missing or
@@ -19,6 +20,7 @@
 #include "slimlm/monitor/metrics.h"
 #include "slimlm/serve/engine_loop.h"
 #include "slimlm/serve/openai_api.h"
+#include "slimlm/serve/otlp_exporter.h"
 #include "slimlm/serve/request_log.h"
 
 namespace slimlm::serve {
@@ -26,12 +28,14 @@ namespace slimlm::serve {
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: a free port, see HttpServer::port().
-  // When set, every route but /health and /metrics needs "Authorization: Bearer KEY".
+  // When set, every route but /health, /metrics and /dashboard needs "Authorization: Bearer
+  // KEY".
   std::string api_key;
   size_t max_body_bytes = 1 << 20;
   int max_connections = 64;                    // Requests served at once (and HTTP worker threads).
   const monitor::Registry* metrics = nullptr;  // Served at /metrics; must outlive the server.
   RequestLog* request_log = nullptr;           // One line per finished request; must outlive.
+  OtlpExporter* tracer = nullptr;              // One span per finished request; must outlive.
 };
 
 class HttpServer {

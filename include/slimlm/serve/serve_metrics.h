@@ -8,6 +8,9 @@
 #include <array>
 #include <atomic>
 #include <string>
+#include <vector>
+
+#include "slimlm/core/op_profile.h"
 
 #include "slimlm/monitor/metrics.h"
 #include "slimlm/serve/scheduler.h"
@@ -31,8 +34,13 @@ class ServeMetrics {
   void OnNextToken(double seconds_since_last);
   // A request's last event; `e2e` from submission.
   void OnFinish(const Event& last, double e2e);
+  // The engine's cumulative operation profile (serve --profile), after a step: its growth goes
+  // to slimlm_op_seconds_total, slimlm_op_bytes_total, slimlm_op_operations_total and
+  // slimlm_op_calls_total, labelled by operation (names from the engine, a fixed set).
+  void OnProfile(const OpProfile& profile);
 
  private:
+  monitor::Registry& registry_;
   monitor::Labels labels_;
   monitor::Gauge &running_, &waiting_, &kv_usage_, &bandwidth_, &weight_gauge_, &kv_gauge_;
   monitor::Counter &prompt_tokens_, &generation_tokens_, &prefix_queries_, &prefix_hits_,
@@ -43,6 +51,12 @@ class ServeMetrics {
   SchedulerStats last_;
   // Bytes moved and busy seconds since the bandwidth gauge was last set.
   std::atomic<double> window_bytes_{0}, window_seconds_{0};
+  struct OpSeries {
+    std::string name;
+    monitor::Counter *seconds, *bytes, *ops, *calls;
+    OpStats last;
+  };
+  std::vector<OpSeries> ops_;  // Engine thread only.
   // slimlm_request_success_total by FinishReason (none for kNone).
   std::array<monitor::Counter*, 5> finished_{};
 };
