@@ -67,8 +67,7 @@ Result<std::unique_ptr<EngineLoop>> EngineLoop::Start(const Model& model,
         static_cast<double>(scheduler->pool().n_blocks() * scheduler->pool().block_size());
     metrics->SetMemory(weights, kv, positions > 0 ? kv / positions : 0);
   }
-  std::unique_ptr<EngineLoop> loop(
-      new EngineLoop(std::move(scheduler), metrics, options.profile));
+  std::unique_ptr<EngineLoop> loop(new EngineLoop(std::move(scheduler), metrics, options.profile));
   loop->PublishStats();
   loop->thread_ = std::thread([l = loop.get()] { l->Run(); });
   return loop;

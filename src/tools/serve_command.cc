@@ -161,14 +161,17 @@ Status Serve(const ServeArgs& args) {
   if (args.profile) {
     // The machine's limits beside the operation counters, for achieved-over-peak ratios.
     SLIMLM_ASSIGN_OR_RETURN(ProfileLimits limits, MeasureProfileLimits(options.n_threads));
-    registry.GetGauge("slimlm_machine_read_bandwidth_bytes_per_second",
-                      "Sustained read bandwidth of this machine at the server's threads (--profile).")
+    registry
+        .GetGauge("slimlm_machine_read_bandwidth_bytes_per_second",
+                  "Sustained read bandwidth of this machine at the server's threads (--profile).")
         .Set(limits.read_gbs * 1e9);
-    registry.GetGauge("slimlm_machine_fma_ops_per_second",
-                      "Peak FP32 multiply-add operations per second (--profile).")
+    registry
+        .GetGauge("slimlm_machine_fma_ops_per_second",
+                  "Peak FP32 multiply-add operations per second (--profile).")
         .Set(limits.fma_gflops * 1e9);
-    registry.GetGauge("slimlm_machine_int8_ops_per_second",
-                      "Peak int8 dot-product operations per second (--profile).")
+    registry
+        .GetGauge("slimlm_machine_int8_ops_per_second",
+                  "Peak int8 dot-product operations per second (--profile).")
         .Set(limits.int8_gops * 1e9);
   }
   serve::ServeMetrics metrics(registry, api.name);
