@@ -93,8 +93,7 @@ class EngineLoop {
     std::shared_ptr<RequestStream> stream;
     std::promise<Status> accepted;
   };
-  EngineLoop(std::unique_ptr<Scheduler> scheduler, ServeMetrics* metrics,
-             const OpProfile* profile);
+  EngineLoop(std::unique_ptr<Scheduler> scheduler, ServeMetrics* metrics, const OpProfile* profile);
   // The metrics of a step's events, as they are delivered.
   void Measure(RequestStream& stream, const Event& e);
   void Run();
@@ -105,7 +104,7 @@ class EngineLoop {
   std::unique_ptr<Scheduler> scheduler_;
   ServeMetrics* metrics_;
   const OpProfile* profile_;  // The scheduler's (SchedulerOptions::profile), or null.
-  mutable std::mutex mu_;  // Guards what follows, up to the thread.
+  mutable std::mutex mu_;     // Guards what follows, up to the thread.
   std::condition_variable cv_;
   std::vector<Pending> pending_;
   std::vector<int64_t> cancels_;
