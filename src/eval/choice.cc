@@ -124,6 +124,7 @@ Result<std::vector<TemplateScore>> ScoreChoices(const Model& model,
   copts.n_batch = std::min(options.n_batch, n_ctx);
   copts.all_logits = true;
   copts.kv_type_k = copts.kv_type_v = options.kv_type;
+  copts.profile = options.profile;
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx, Context::Create(model, copts));
 
   // Summed log-probabilities of tokens[from, end) given tokens[0, from); the cache keeps

@@ -29,6 +29,7 @@ Result<std::unique_ptr<ChunkScorer>> ChunkScorer::Create(const Model& model,
   o.all_logits = true;
   o.kv_type_k = setup.kv_type_k;
   o.kv_type_v = setup.kv_type_v;
+  o.profile = setup.profile;
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx, Context::Create(model, o));
   // The vocabulary adds BOS exactly when encoding with special tokens puts one first.
   const std::vector<int32_t> probe = tokenizer->Encode("a", true, false);

@@ -23,6 +23,7 @@ struct ChunkSetup {
   int n_threads = 0;
   DType kv_type_k = DType::kF16;
   DType kv_type_v = DType::kF16;
+  OpProfile* profile = nullptr;  // When set, every forward operation adds its figures here.
 };
 
 // Checks the text's length (at least two chunks) and the chunk size; the number of chunks to

@@ -30,7 +30,8 @@ double Percentile(const std::vector<double>& sorted, double q) {
 }
 
 ChunkSetup SetupOf(const PerplexityOptions& options) {
-  return {options.n_ctx, options.n_batch, options.n_threads, options.kv_type_k, options.kv_type_v};
+  return {options.n_ctx,     options.n_batch,   options.n_threads,
+          options.kv_type_k, options.kv_type_v, options.profile};
 }
 
 // The comparison, with the reference's figures for chunk c from `reference_chunk`.

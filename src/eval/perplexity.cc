@@ -28,7 +28,7 @@ Result<PerplexityResult> ComputePerplexity(const Model& model, std::span<const i
   SLIMLM_ASSIGN_OR_RETURN(
       std::unique_ptr<ChunkScorer> scorer,
       ChunkScorer::Create(model, {options.n_ctx, options.n_batch, options.n_threads,
-                                  options.kv_type_k, options.kv_type_v}));
+                                  options.kv_type_k, options.kv_type_v, options.profile}));
   const Tokenizer& tokenizer = *model.tokenizer();
   double nll_sum = 0.0, nll2_sum = 0.0, bytes = 0.0;
   int64_t count = 0;

@@ -16,6 +16,7 @@
 #include "slimlm/eval/perplexity.h"
 #include "tools/command.h"
 #include "tools/common.h"
+#include "tools/profile_report.h"
 
 namespace slimlm::tools {
 namespace {
@@ -35,6 +36,8 @@ struct PplArgs {
   int threads = 0;
   std::string kv_type = "f16";
   bool json = false;
+  bool profile = false;
+  mutable OpProfile op_profile;  // Filled by the forward passes when --profile is set.
 };
 
 eval::PerplexityOptions ChunkOptionsFrom(const PplArgs& args, DType kv_type) {
@@ -44,6 +47,7 @@ eval::PerplexityOptions ChunkOptionsFrom(const PplArgs& args, DType kv_type) {
   options.n_batch = args.n_batch;
   options.n_threads = ResolveThreads(args.threads);
   options.kv_type_k = options.kv_type_v = kv_type;
+  if (args.profile) options.profile = &args.op_profile;
   return options;
 }
 
@@ -117,6 +121,22 @@ Status Perplexity(const PplArgs& args) {
   return Status::Ok();
 }
 
+void AddProfileFlag(CLI::App* app, PplArgs* args) {
+  app->add_flag("--profile", args->profile,
+                "Time, bytes and operations per operation type of the forward passes (both "
+                "models' for kld --ref), on stderr");
+}
+
+// Runs a subcommand, then prints its operation profile (stderr: the results on stdout stay
+// whole).
+Status WithProfile(const PplArgs& args, Status (*command)(const PplArgs&), const char* title) {
+  SLIMLM_RETURN_IF_ERROR(command(args));
+  if (!args.profile) return Status::Ok();
+  SLIMLM_ASSIGN_OR_RETURN(ProfileLimits limits, MeasureProfileLimits(ResolveThreads(args.threads)));
+  fmt::print(stderr, "{}", FormatProfile(title, args.op_profile, limits));
+  return Status::Ok();
+}
+
 // Options shared by the subcommands that score chunks of a text.
 void AddChunkOptions(CLI::App* app, PplArgs* args) {
   app->add_option("model", args->model, "Model: GGUF file, HF folder or llama2.c .bin");
@@ -137,6 +157,7 @@ void AddChunkOptions(CLI::App* app, PplArgs* args) {
   AddThreadsOption(app, &args->threads);
   AddTokenizerOption(app, &args->tokenizer);
   app->add_flag("--json", args->json, "Print the result as JSON");
+  AddProfileFlag(app, args);
 }
 
 Status KlDivergence(const PplArgs& args) {
@@ -246,6 +267,7 @@ Status Choice(const PplArgs& args) {
   options.n_batch = args.n_batch;
   options.n_threads = ResolveThreads(args.threads);
   options.kv_type = kv_type;
+  if (args.profile) options.profile = &args.op_profile;
   Result<std::vector<eval::TemplateScore>> result = [&] {
     std::optional<Progress> progress;
     return eval::ScoreChoices(*model, items, templates, options, [&](int64_t done, int64_t total) {
@@ -350,24 +372,25 @@ CommandSpec EvalCommand() {
             AddThreadsOption(choice, &choice_args->threads);
             AddTokenizerOption(choice, &choice_args->tokenizer);
             choice->add_flag("--json", choice_args->json, "Print the result as JSON");
+            AddProfileFlag(choice, choice_args.get());
             return [ppl, ppl_args, kld, kld_args, choice, choice_args]() -> Status {
               if (choice->parsed()) {
                 if (choice_args->model.empty()) {
                   return InvalidArgumentError("eval choice: no model given");
                 }
-                return Choice(*choice_args);
+                return WithProfile(*choice_args, Choice, "eval choice");
               }
               if (ppl->parsed()) {
                 if (ppl_args->model.empty()) {
                   return InvalidArgumentError("eval ppl: no model given");
                 }
-                return Perplexity(*ppl_args);
+                return WithProfile(*ppl_args, Perplexity, "eval ppl");
               }
               if (kld->parsed()) {
                 if (kld_args->model.empty()) {
                   return InvalidArgumentError("eval kld: no model given");
                 }
-                return KlDivergence(*kld_args);
+                return WithProfile(*kld_args, KlDivergence, "eval kld");
               }
               return InvalidArgumentError("eval: name what to measure: ppl, kld or choice");
             };

@@ -254,9 +254,13 @@ TEST(Cli, EvalPplPrintsLlamaPerplexityStyleFiguresAndJson) {
   EXPECT_THAT(r.out, HasSubstr("[1]"));
   EXPECT_THAT(r.out, HasSubstr("Final estimate: PPL = "));
   EXPECT_THAT(r.out, HasSubstr("bits per byte"));
+  // With --profile: the same figures on stdout, the operation table on stderr.
   auto j = RunSlimlm({"eval", "ppl", "-m", SharedDataPath(kGguf), "-f", data, "-c", "128",
-                      "--chunks", "3", "--json"});
+                      "--chunks", "3", "--json", "--profile"});
   ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_THAT(j.err, HasSubstr("eval ppl"));
+  EXPECT_THAT(j.err, HasSubstr("attention"));
+  EXPECT_THAT(j.err, HasSubstr("GB/s"));
   auto result = nlohmann::json::parse(j.out);
   EXPECT_EQ(result["chunks"], 3);
   EXPECT_EQ(result["scored_tokens"], 3 * 63);

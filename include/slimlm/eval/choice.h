@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "slimlm/core/function_ref.h"
+#include "slimlm/core/op_profile.h"
 #include "slimlm/core/status.h"
 #include "slimlm/model/model.h"
 #include "slimlm/tensor/dtype.h"
@@ -39,6 +40,7 @@ struct ChoiceOptions {
   int64_t n_batch = 256;
   int n_threads = 0;
   DType kv_type = DType::kF16;
+  OpProfile* profile = nullptr;  // When set, every forward operation adds its figures here.
 };
 
 struct TemplateScore {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "slimlm/core/function_ref.h"
+#include "slimlm/core/op_profile.h"
 #include "slimlm/core/status.h"
 #include "slimlm/model/model.h"
 #include "slimlm/tensor/dtype.h"
@@ -25,6 +26,7 @@ struct PerplexityOptions {
   int n_threads = 0;       // 0: the physical cores.
   DType kv_type_k = DType::kF16;
   DType kv_type_v = DType::kF16;
+  OpProfile* profile = nullptr;  // When set, every forward operation adds its figures here.
 };
 
 struct PerplexityResult {
