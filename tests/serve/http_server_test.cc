@@ -146,6 +146,13 @@ Streamed Stream(int port, const std::string& path, const json& body,
   return s;
 }
 
+// The value of one series in an exposition, e.g. `name{model_name="stories"}`; -1 if absent.
+double MetricValue(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
 json HttpServerTestGreedy(int64_t max_tokens) {
   return {{"prompt", "Once upon a time"},
           {"max_tokens", max_tokens},
@@ -515,6 +522,13 @@ TEST_F(HttpServerTest, ShutdownLetsRequestsInFlightFinish) {
   const Answer refused = live->Post("/v1/completions", Greedy("C", 4).dump());
   EXPECT_EQ(refused.status, 503);
   EXPECT_EQ(refused.body["error"]["code"], "shutting_down");
+  // A scrape during shutdown still gets the whole exposition.
+  httplib::Client scraper("127.0.0.1", live->port);
+  httplib::Result scrape = scraper.Get("/metrics");
+  ASSERT_TRUE(scrape);
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_GE(MetricValue(scrape->body, "slimlm_num_requests_running{model_name=\"stories\"}"), 0);
+  EXPECT_GT(MetricValue(scrape->body, "slimlm_generation_tokens_total{model_name=\"stories\"}"), 0);
   client.join();
   stopper.join();
   EXPECT_TRUE(s.done);
@@ -559,13 +573,6 @@ TEST_F(HttpServerTest, BoundedLoadRunReportsLatencies) {
   for (const RequestTiming& r : report->requests) EXPECT_EQ(r.text, report->requests[0].text);
   std::printf("load (16 clients x 2 requests x 16 tokens, debug build): %s\n",
               LoadReportJson(*report).dump().c_str());
-}
-
-// The value of one series in an exposition, e.g. `name{model_name="stories"}`; -1 if absent.
-double MetricValue(const std::string& text, const std::string& series) {
-  const size_t at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
 }
 
 TEST_F(HttpServerTest, MetricsAgreeWithWhatClientsSaw) {
