@@ -122,6 +122,10 @@ Status Serve(const ServeArgs& args) {
   if (!args.request_log.empty()) {
     SLIMLM_ASSIGN_OR_RETURN(request_log, serve::RequestLog::Open(args.request_log, log_format));
   }
+  std::unique_ptr<serve::OtlpExporter> tracer;  // Likewise: a bad endpoint fails at once.
+  if (!args.otlp_endpoint.empty()) {
+    SLIMLM_ASSIGN_OR_RETURN(tracer, serve::OtlpExporter::Start(args.otlp_endpoint, "slimlm"));
+  }
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, "", true));
 
   serve::ApiModel api;
@@ -194,11 +198,7 @@ Status Serve(const ServeArgs& args) {
   http.max_connections = args.max_connections;
   http.metrics = args.no_metrics ? nullptr : &registry;
   http.request_log = request_log.get();
-  std::unique_ptr<serve::OtlpExporter> tracer;
-  if (!args.otlp_endpoint.empty()) {
-    SLIMLM_ASSIGN_OR_RETURN(tracer, serve::OtlpExporter::Start(args.otlp_endpoint, "slimlm"));
-    http.tracer = tracer.get();
-  }
+  http.tracer = tracer.get();
   serve::HttpServer server(loop.get(), api, http);
   SLIMLM_RETURN_IF_ERROR(server.Bind());
   signals.Arm(&server,

@@ -14,21 +14,12 @@
 #include <sstream>
 #include <thread>
 
+#include "support/subprocess.h"
 #include "support/test_data.h"
 
 extern char** environ;
 
 namespace slimlm::testing {
-namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 ServerProcess::ServerProcess(const std::string& model, const std::vector<std::string>& args) {
   const std::string dir = MakeTempDir();
@@ -54,7 +45,7 @@ ServerProcess::ServerProcess(const std::string& model, const std::vector<std::st
   }
   const std::string listening = "http://127.0.0.1:";
   for (int i = 0; i < 6000; ++i) {
-    const std::string out = Slurp(out_path_);
+    const std::string out = ReadWholeFile(out_path_);
     if (const size_t at = out.find(listening); at != std::string::npos) {
       size_t end = at + listening.size();
       while (end < out.size() && std::isdigit(static_cast<unsigned char>(out[end]))) ++end;
@@ -98,8 +89,8 @@ int ServerProcess::Wait(double timeout_seconds) {
   return exited_ ? exit_code_ : -1;
 }
 
-std::string ServerProcess::out() const { return Slurp(out_path_); }
-std::string ServerProcess::err() const { return Slurp(err_path_); }
+std::string ServerProcess::out() const { return ReadWholeFile(out_path_); }
+std::string ServerProcess::err() const { return ReadWholeFile(err_path_); }
 
 std::string FindProgram(const std::string& name) {
   const char* path = std::getenv("PATH");

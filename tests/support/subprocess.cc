@@ -18,13 +18,6 @@ extern char** environ;
 namespace slimlm::testing {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 ProcessResult RunProcessImpl(const std::vector<std::string>& argv, double timeout_seconds,
                              double signal_after, int signal_number) {
   ProcessResult result;
@@ -69,8 +62,8 @@ ProcessResult RunProcessImpl(const std::vector<std::string>& argv, double timeou
   }
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-  result.out = Slurp(out_path);
-  result.err += Slurp(err_path);
+  result.out = ReadWholeFile(out_path);
+  result.err += ReadWholeFile(err_path);
   return result;
 }
 
@@ -84,6 +77,13 @@ std::vector<std::string> SlimlmArgv(const std::vector<std::string>& args) {
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_seconds) {
   return RunProcessImpl(argv, timeout_seconds, -1, 0);
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 ProcessResult RunSlimlm(const std::vector<std::string>& args, double timeout_seconds) {

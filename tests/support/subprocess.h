@@ -22,6 +22,9 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_se
 ProcessResult RunSlimlmAndSignal(const std::vector<std::string>& args, double delay_seconds,
                                  int signal);
 
+// The whole content of a file ("" when it cannot be read): a child's captured output.
+std::string ReadWholeFile(const std::string& path);
+
 // RunProcess with the slimlm binary as argv[0].
 ProcessResult RunSlimlm(const std::vector<std::string>& args, double timeout_seconds = 120);
 

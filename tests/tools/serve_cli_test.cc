@@ -226,6 +226,8 @@ TEST_F(ServeCli, BadFlagsAndABusyPort) {
   ExpectOneLineError(RunSlimlm({"serve", model, "--chat-template", "vicuna"}), "vicuna");
   ExpectOneLineError(RunSlimlm({"serve", model, "--kv-type", "f8"}), "f8");
   ExpectOneLineError(RunSlimlm({"serve", model, "--log-format", "xml"}), "xml");
+  ExpectOneLineError(RunSlimlm({"serve", model, "--otlp-endpoint", "collector:4318"}),
+                     "collector:4318");
   ExpectOneLineError(RunSlimlm({"serve", model, "--request-log", "/nonexistent/dir/log"}),
                      "/nonexistent/dir/log");
   const testing::ProcessResult bad_port = RunSlimlm({"serve", model, "--port", "70000"});
