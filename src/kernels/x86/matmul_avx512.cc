@@ -26,11 +26,12 @@ constexpr int kTile = 8;
 
 // With several tokens a tile computes long enough per byte that the hardware prefetchers stop
 // keeping ahead of it, and memory waits add to the arithmetic instead of hiding under it; the
-// tiles fetch the weights this far ahead themselves (a few records: one memory latency).
-// Measured (bench/kernels/matmul_bench, cold): q4_0 at 8 tokens 340 -> 204 us per 2048 x 2048
-// product; with 1 or 2 tokens the hardware keeps up and extra prefetches only cost.
+// tiles fetch the weights ahead themselves, into L2 (an L1 prefetch holds one of the few L1
+// miss buffers until its line arrives, which caps q8_0's stream). Measured on
+// bench/kernels/matmul_bench, cold 2048 x 2048 at 8 tokens: q4_0 340 -> 196 us, q8_0 363 ->
+// 207 us (hot: 191, 192); with 1 or 2 tokens the hardware keeps up and prefetches only cost.
 constexpr int kPrefetchFrom = 3;
-constexpr size_t kPrefetchBytes = 3072;
+constexpr size_t kPrefetchBytes = 6144;
 
 inline __mmask16 RowMask(int64_t valid) {
   return valid >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << valid) - 1);
@@ -154,7 +155,7 @@ void Int8Tile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_by
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* rec = group + static_cast<size_t>(b) * kRecord;
     if constexpr (TT >= kPrefetchFrom) {
-      for (size_t l = 0; l < kRecord; l += 64) _mm_prefetch(rec + kPrefetchBytes + l, _MM_HINT_T0);
+      for (size_t l = 0; l < kRecord; l += 64) _mm_prefetch(rec + kPrefetchBytes + l, _MM_HINT_T1);
     }
     __m512i acc[TT][kAcc];
     for (int t = 0; t < TT; ++t) {
@@ -266,6 +267,9 @@ void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_
   constexpr int kSplit = TT <= 2 ? 2 : 1;
   for (int64_t sb = 0; sb < k / kQK_K; ++sb) {
     const uint8_t* rec = group + static_cast<size_t>(sb) * record;
+    if constexpr (TT >= kPrefetchFrom) {
+      for (size_t l = 0; l < record; l += 64) _mm_prefetch(rec + kPrefetchBytes + l, _MM_HINT_T1);
+    }
     const __m512 d = HalfToFloat(rec + (kQ6 ? packed::kQ6KD : packed::kQ4KD));
     for (int j = 0; j < 8; ++j) {
       const int64_t b = sb * 8 + j;
