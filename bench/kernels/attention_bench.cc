@@ -28,7 +28,7 @@
 namespace slimlm::kernels {
 namespace {
 
-constexpr int64_t kHeadDim = 64, kGroup = 8, kLayers = 32, kKvHeads = 4;
+constexpr int64_t kHeadDim = 64, kLayers = 32, kKvHeads = 4;
 
 struct Cache {
   AlignedBytes k, v;
@@ -54,14 +54,14 @@ Cache MakeCache(DType type, int64_t n_kv, int64_t heads) {
 }
 
 void Run(benchmark::State& state, void (*attention)(const AttentionArgs&), DType type, bool cold) {
-  const int64_t n_kv = state.range(0);
+  const int64_t n_kv = state.range(0), group = state.range(1);
   const int64_t heads = cold ? kLayers * kKvHeads : 1;
   const Cache cache = MakeCache(type, n_kv, heads);
-  std::vector<float> q(kGroup * kHeadDim, 0.1f), out(kGroup * kHeadDim);
-  std::vector<float> scratch(static_cast<size_t>(AttentionScratchFloats(kGroup, kHeadDim, n_kv)));
+  std::vector<float> q(group * kHeadDim, 0.1f), out(group * kHeadDim);
+  std::vector<float> scratch(static_cast<size_t>(AttentionScratchFloats(group, kHeadDim, n_kv)));
   AttentionArgs a;
   a.q = q.data();
-  a.group = kGroup;
+  a.group = group;
   a.head_dim = kHeadDim;
   a.k_type = a.v_type = type;
   a.k_stride = a.v_stride = RowBytes(type, kHeadDim);
@@ -87,8 +87,11 @@ void Register(const std::string& path, void (*attention)(const AttentionArgs&)) 
       const std::string name =
           "Attention/" + path + "/" + std::string(DTypeName(type)) + (cold ? "/cold" : "/hot");
       benchmark::RegisterBenchmark(name.c_str(), Run, attention, type, cold)
-          ->Arg(512)
-          ->Arg(4096)
+          ->ArgNames({"n_kv", "group"})
+          ->Args({512, 8})
+          ->Args({4096, 8})
+          ->Args({160, 1})
+          ->Args({512, 1})
           ->Unit(benchmark::kMicrosecond);
     }
   }
