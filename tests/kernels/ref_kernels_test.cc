@@ -172,6 +172,68 @@ TEST_P(MatMulTest, EveryPathMatchesReferenceOnOddShapes) {
   }
 }
 
+// Codes at the ends of their range make the largest integer sums a block can have (q8_0: 127 x
+// 127 x 32, and 255 x 127 x 32 before the +128 offset comes off): fast paths that keep sums in
+// narrower forms (int16 pairs, the bits of a float) must still be exact there, for every tile
+// size. Rows are +-1 by sign pattern, so each block's codes are all +-127 (q8_0) or +-8/+7
+// (q4_0), against activations of +-1 (codes +-127) in patterns of their own.
+void ExpectExactAtLargestBlockSums(DType type) {
+  const int64_t k = 7 * 32, rows = 37, max_tokens = 12;
+  auto sign = [](int64_t pattern, int64_t i) {
+    switch (pattern % 4) {
+      case 0:
+        return 1.0f;
+      case 1:
+        return -1.0f;
+      case 2:
+        return i % 2 == 0 ? 1.0f : -1.0f;
+      default:
+        return (i / 32) % 2 == 0 ? -1.0f : 1.0f;  // Whole blocks alternate.
+    }
+  };
+  std::vector<float> raw(static_cast<size_t>(rows * k));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < k; ++i) raw[r * k + i] = sign(r, i);
+  }
+  TypedMatrix w;
+  w.row_bytes = RowBytes(type, k);
+  w.bytes.resize(w.row_bytes * static_cast<size_t>(rows));
+  w.values.resize(raw.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    RowFromF32(type, raw.data() + r * k, w.bytes.data() + r * w.row_bytes, k);
+    RowToF32(type, w.bytes.data() + r * w.row_bytes, w.values.data() + r * k, k);
+  }
+  std::vector<float> x(static_cast<size_t>(max_tokens * k));
+  for (int64_t t = 0; t < max_tokens; ++t) {
+    for (int64_t i = 0; i < k; ++i) x[t * k + i] = sign(t / 2 + 3 * (t % 2), i);
+  }
+  for (Isa isa : SupportedIsas()) {
+    const KernelTable& table = **KernelsFor(isa);
+    std::vector<uint8_t> packed;
+    Matrix m = Prepare(table, type, w, rows, k, &packed);
+    for (int64_t n_tokens : {1, 2, 3, 8, 12}) {
+      Activations a = MakeActivations(table, type, x, n_tokens, k);
+      std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+      table.matmul(m, a.bytes.data(), a.row_bytes, y.data(), rows, n_tokens, 0, rows);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          double exact = 0.0;
+          for (int64_t i = 0; i < k; ++i) {
+            exact += static_cast<double>(w.values[r * k + i]) * a.values[t * k + i];
+          }
+          const double bound = static_cast<double>(k) * 1.2e-7 * Magnitude(w, a, k, r, t);
+          ASSERT_NEAR(y[t * rows + r], exact, bound) << IsaName(isa) << " " << DTypeName(type)
+                                                     << " r=" << r << " t=" << t << "/" << n_tokens;
+        }
+      }
+    }
+  }
+}
+
+TEST(MatMulInt8, EveryPathIsExactWhereBlockSumsAreLargest) {
+  for (DType type : {DType::kQ8_0, DType::kQ4_0}) ExpectExactAtLargestBlockSums(type);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatMulTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
                                            DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kF16NM),
