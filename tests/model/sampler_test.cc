@@ -1,6 +1,7 @@
 #include "slimlm/model/sampler.h"
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -35,6 +36,10 @@ TEST(Sampler, GreedyTakesTheFirstLargestLogit) {
   Sampler s(Plain(0.0f), 4);
   EXPECT_EQ(s.Sample(std::vector<float>{0.1f, 3.0f, 3.0f, -1.0f}), 1);
   EXPECT_EQ(Sampler::Argmax(std::vector<float>{-5.0f, -6.0f}), 0);
+  // NaN never wins, wherever it is; the largest comes last.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(Sampler::Argmax(std::vector<float>{1.0f, nan, 0.5f, 2.0f}), 3);
+  EXPECT_EQ(Sampler::Argmax(std::vector<float>{-1.0f, -0.5f, nan}), 1);
 }
 
 // At temperature 1 with every filter off, frequencies follow the softmax: each count is within
