@@ -26,18 +26,6 @@ namespace {
 using packed::kPackRows;
 constexpr int kTile = 4;
 
-// Tiles of 3 or more tokens fetch the weights into L2 this far ahead: at that rate of arithmetic
-// per byte the hardware prefetchers fall behind (as in matmul_avx512.cc).
-constexpr int kPrefetchFrom = 3;
-constexpr size_t kPrefetchBytes = 6144;
-
-template <int TT, size_t kRecord>
-inline void PrefetchRecord(const uint8_t* rec) {
-  if constexpr (TT >= kPrefetchFrom) {
-    for (size_t l = 0; l < kRecord; l += 64) _mm_prefetch(rec + kPrefetchBytes + l, _MM_HINT_T1);
-  }
-}
-
 inline int32_t Load32(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, sizeof(v));
@@ -210,7 +198,7 @@ void Int8Tile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_by
   }
   for (int64_t b = 0; b < k / 32; ++b) {
     const uint8_t* rec = group + static_cast<size_t>(b) * kRecord;
-    PrefetchRecord<TT, kRecord>(rec);
+    packed::PrefetchAhead<TT>(rec, kRecord);
     for (int h = 0; h < 2; ++h) {
       __m256i acc[TT];
       HalfBlock<kQ4, TT>(rec, h, xr, b, acc);
@@ -385,7 +373,7 @@ void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_
   }
   for (int64_t s = 0; s < k / kQK_K; ++s) {
     const uint8_t* rec = group + static_cast<size_t>(s) * kRecord;
-    PrefetchRecord<TT, kRecord>(rec);
+    packed::PrefetchAhead<TT>(rec, kRecord);
     if constexpr (T == DType::kQ4_K) {
       Q4KSuperBlock<TT>(rec, xr, s * 8, accf);
     } else {

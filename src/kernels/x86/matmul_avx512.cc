@@ -24,14 +24,6 @@ namespace {
 using packed::kPackRows;
 constexpr int kTile = 8;
 
-// With several tokens a tile computes long enough per byte that the hardware prefetchers stop
-// keeping ahead of it, and memory waits add to the arithmetic instead of hiding under it; the
-// tiles fetch the weights ahead themselves, into L2 (an L1 prefetch holds one of the few L1
-// miss buffers until its line arrives, which caps q8_0's stream). Measured on
-// bench/kernels/matmul_bench, cold 2048 x 2048 at 8 tokens: q4_0 340 -> 196 us, q8_0 363 ->
-// 207 us (hot: 191, 192); with 1 or 2 tokens the hardware keeps up and prefetches only cost.
-constexpr int kPrefetchFrom = 3;
-
 // Many tokens (prefill) go by chunks of about this many bytes of activation rows, each chunk
 // over all of the row groups: the chunk stays in L2 while the weights pass, where all the rows
 // of a long step would be read from L3 again for every group (tinyllama q4_0, a step of 2000
@@ -39,7 +31,6 @@ constexpr int kPrefetchFrom = 3;
 // 1; a step of 256 tokens gains 3%). The weights of a thread's rows come from L3 again for each
 // chunk instead, which is far less.
 constexpr size_t kChunkBytes = size_t{256} << 10;
-constexpr size_t kPrefetchBytes = 6144;
 
 inline __mmask16 RowMask(int64_t valid) {
   return valid >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << valid) - 1);
@@ -152,8 +143,9 @@ void Int8Tile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_by
   };
   // Each block's integer sum starts at the bits of the float 1.5 * 2^23 minus the weights'
   // offset times the activations' sum, so that at the end the bits are the float
-  // 1.5 * 2^23 + (the exact dot product): one float subtraction converts it, in a pipe the
-  // multiply-adds do not use (the sums stay far below 2^22, where this is exact).
+  // 1.5 * 2^23 + (the exact dot product): one float subtraction converts it, where a scalar
+  // shift, a broadcast from a general register, an integer subtraction and a conversion did
+  // (the sums stay far below 2^22, where this is exact).
   const __m512i magic_bits = _mm512_set1_epi32(0x4B400000);
   const __m512 magic = _mm512_set1_ps(12582912.0f);
   __m512 accf[TT];
@@ -162,9 +154,7 @@ void Int8Tile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_by
   const int64_t nb = k / 32;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* rec = group + static_cast<size_t>(b) * kRecord;
-    if constexpr (TT >= kPrefetchFrom) {
-      for (size_t l = 0; l < kRecord; l += 64) _mm_prefetch(rec + kPrefetchBytes + l, _MM_HINT_T1);
-    }
+    packed::PrefetchAhead<TT>(rec, kRecord);
     __m512i acc[TT][kAcc];
     for (int t = 0; t < TT; ++t) {
       acc[t][0] = _mm512_sub_epi32(magic_bits, _mm512_slli_epi32(sum_of(t, b), kOffsetShift));
@@ -281,9 +271,7 @@ void KQuantTile(const uint8_t* group, int64_t k, const uint8_t* x, size_t x_row_
   constexpr int kSplit = TT <= 2 ? 2 : 1;
   for (int64_t sb = 0; sb < k / kQK_K; ++sb) {
     const uint8_t* rec = group + static_cast<size_t>(sb) * record;
-    if constexpr (TT >= kPrefetchFrom) {
-      for (size_t l = 0; l < record; l += 64) _mm_prefetch(rec + kPrefetchBytes + l, _MM_HINT_T1);
-    }
+    packed::PrefetchAhead<TT>(rec, record);
     const __m512 d = HalfToFloat(rec + (kQ6 ? packed::kQ6KD : packed::kQ4KD));
     for (int j = 0; j < 8; ++j) {
       const int64_t b = sb * 8 + j;
