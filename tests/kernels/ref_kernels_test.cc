@@ -29,9 +29,9 @@ struct TypedMatrix {
   size_t row_bytes;
 };
 
-TypedMatrix MakeMatrix(std::mt19937& rng, DType type, int64_t rows, int64_t k) {
+// From raw: (rows, k) f32.
+TypedMatrix MakeMatrix(DType type, const std::vector<float>& raw, int64_t rows, int64_t k) {
   TypedMatrix m;
-  std::vector<float> raw = RandomVector(rng, rows * k);
   m.row_bytes = RowBytes(type, k);
   m.bytes.resize(m.row_bytes * static_cast<size_t>(rows));
   m.values.resize(raw.size());
@@ -40,6 +40,11 @@ TypedMatrix MakeMatrix(std::mt19937& rng, DType type, int64_t rows, int64_t k) {
     RowToF32(type, m.bytes.data() + r * m.row_bytes, m.values.data() + r * k, k);
   }
   return m;
+}
+
+// From standard normal values.
+TypedMatrix MakeMatrix(std::mt19937& rng, DType type, int64_t rows, int64_t k) {
+  return MakeMatrix(type, RandomVector(rng, rows * k), rows, k);
 }
 
 // The reference's activations for x: (n_tokens, k), and their exact values (q8_0 for quantized
@@ -195,14 +200,7 @@ void ExpectExactAtLargestBlockSums(DType type) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t i = 0; i < k; ++i) raw[r * k + i] = sign(r, i);
   }
-  TypedMatrix w;
-  w.row_bytes = RowBytes(type, k);
-  w.bytes.resize(w.row_bytes * static_cast<size_t>(rows));
-  w.values.resize(raw.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    RowFromF32(type, raw.data() + r * k, w.bytes.data() + r * w.row_bytes, k);
-    RowToF32(type, w.bytes.data() + r * w.row_bytes, w.values.data() + r * k, k);
-  }
+  const TypedMatrix w = MakeMatrix(type, raw, rows, k);
   std::vector<float> x(static_cast<size_t>(max_tokens * k));
   for (int64_t t = 0; t < max_tokens; ++t) {
     for (int64_t i = 0; i < k; ++i) x[t * k + i] = sign(t / 2 + 3 * (t % 2), i);
