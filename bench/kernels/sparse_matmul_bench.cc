@@ -11,76 +11,39 @@
 //
 //   build/bench/bench/kernels_sparse_matmul_bench --benchmark_filter=cold
 #include <cstdint>
-#include <cstring>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
-#include "slimlm/core/aligned_bytes.h"
+#include "matrix_copies.h"
 #include "slimlm/kernels/kernels.h"
-#include "slimlm/tensor/quant_blocks.h"
 
 namespace slimlm::kernels {
 namespace {
 
-constexpr size_t kColdBytes = size_t{256} << 20;
-
-// `copies` copies of a (rows, cols) 2:4-pruned matrix of `type` as `table` multiplies it,
-// `stride` bytes apart.
-struct Weights {
-  AlignedBytes bytes;
-  size_t stride = 0;
-  size_t matrix_bytes = 0;  // Read per product.
-  int64_t copies = 0;
-  Matrix matrix;
-};
-
-Weights MakeWeights(const KernelTable& table, DType type, int64_t rows, int64_t cols, bool cold) {
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  const size_t row_bytes = RowBytes(type, cols);
-  std::vector<uint8_t> file(row_bytes * static_cast<size_t>(rows));
-  std::vector<float> row(static_cast<size_t>(cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) row[c] = (c % 4 == r % 3 || c % 4 == 3) ? uniform(rng) : 0;
-    RowFromF32(type, row.data(), file.data() + r * row_bytes, cols);
-  }
-  Weights w;
-  const size_t packed = table.packed_bytes(type, rows, cols);
-  w.matrix_bytes = packed != 0 ? packed : file.size();
-  w.stride = (w.matrix_bytes + 4095) / 4096 * 4096;
-  w.copies = cold ? static_cast<int64_t>((kColdBytes + w.stride - 1) / w.stride) : 1;
-  w.bytes = AlignedBytes(w.stride * static_cast<size_t>(w.copies));
-  w.matrix = Matrix{type, rows, cols, w.bytes.data(), row_bytes, packed != 0};
-  if (packed != 0) {
-    table.pack(type, file.data(), row_bytes, rows, cols, 0, rows, w.bytes.data());
-  } else {
-    std::memcpy(w.bytes.data(), file.data(), file.size());
-  }
-  for (int64_t i = 1; i < w.copies; ++i) {
-    std::memcpy(w.bytes.data() + i * w.stride, w.bytes.data(), w.matrix_bytes);
-  }
-  return w;
-}
-
 void Run(benchmark::State& state, Isa isa, DType type, bool cold) {
   const KernelTable& table = **KernelsFor(isa);
   const int64_t rows = state.range(0), cols = state.range(1);
-  Weights w = MakeWeights(table, type, rows, cols, cold);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  // 2:4-pruned: in each group of 4 columns, one that moves with the row and the last are kept.
+  MatrixCopies w(table, type, rows, cols, cold, [&](int64_t r, std::span<float> row) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      row[c] = (static_cast<int64_t>(c) % 4 == r % 3 || c % 4 == 3) ? uniform(rng) : 0.0f;
+    }
+  });
   std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
   std::vector<uint8_t> act(table.activation_row_bytes(type, cols));
   table.convert_activation(type, x.data(), act.data(), cols);
-  int64_t next = 0;
   for (auto _ : state) {
-    Matrix m = w.matrix;
-    m.data = w.bytes.data() + static_cast<size_t>(next++ % w.copies) * w.stride;
-    table.matmul(m, act.data(), act.size(), y.data(), rows, 1, 0, rows);
+    table.matmul(w.Next(), act.data(), act.size(), y.data(), rows, 1, 0, rows);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.matrix_bytes));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.matrix_bytes()));
 }
 
 void Register(Isa isa) {
