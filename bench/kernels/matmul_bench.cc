@@ -59,7 +59,7 @@ void Register(Isa isa) {
                                std::string(DTypeName(type)) + (cold ? "/cold" : "/hot");
       auto* b = benchmark::RegisterBenchmark(name.c_str(), Run, isa, type, cold);
       b->ArgNames({"rows", "cols", "tokens"});
-      for (int64_t tokens : {1, 2, 4, 8, 16}) b->Args({2048, 2048, tokens});
+      for (int64_t tokens : {1, 2, 4, 8, 12, 16}) b->Args({2048, 2048, tokens});
       if (cold) {
         for (int64_t tokens : {1, 8, 16}) b->Args({5632, 2048, tokens})->Args({2048, 5632, tokens});
       }

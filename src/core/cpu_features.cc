@@ -6,6 +6,10 @@
 #include <cpuid.h>
 #define SLIMLM_X86 1
 #endif
+#if defined(SLIMLM_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -19,6 +23,18 @@ uint64_t ReadXcr0() {
   uint32_t eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+// Linux keeps the 8 KB of AMX tile data out of a process's saved state until the process asks
+// for it; a tile instruction before that faults.
+bool RequestTileState() {
+#if defined(__linux__)
+  constexpr int kArchReqXcompPerm = 0x1023;
+  constexpr int kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 #endif
 
@@ -45,6 +61,9 @@ CpuFeatures Detect() {
     f.avx512vl = f.avx512f && (b & bit_AVX512VL);
     f.avx512dq = f.avx512f && (b & bit_AVX512DQ);
     f.avx512vnni = f.avx512f && (c & bit_AVX512VNNI);
+    const bool amx_hw = (d & (1u << 24)) && (d & (1u << 25));  // AMX-TILE, AMX-INT8.
+    const bool os_amx = (xcr0 & 0x60000) == 0x60000;           // XTILECFG and XTILEDATA.
+    f.amx_int8 = amx_hw && os_amx && RequestTileState();
   }
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
     f.avx512bf16 = f.avx512f && (a & (1u << 5));
@@ -94,6 +113,7 @@ std::string CpuFeatures::ToString() const {
   add(avx512vnni, "avx512vnni");
   add(avx512bf16, "avx512bf16");
   add(avxvnni, "avxvnni");
+  add(amx_int8, "amx-int8");
   add(neon, "neon");
   add(dotprod, "dotprod");
   return out.empty() ? "none" : out;

@@ -24,6 +24,8 @@ std::string_view IsaName(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kAmx:
+      return "amx";
     case Isa::kNeon:
       return "neon";
   }
@@ -31,7 +33,7 @@ std::string_view IsaName(Isa isa) {
 }
 
 std::optional<Isa> ParseIsa(std::string_view name) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx, Isa::kNeon}) {
     if (IsaName(isa) == name) return isa;
   }
   return std::nullopt;
@@ -54,6 +56,8 @@ bool CpuSupports(Isa isa) {
     case Isa::kAvx512:
       return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
              f.avx512vnni;
+    case Isa::kAmx:
+      return CpuSupports(Isa::kAvx512) && f.amx_int8;
     case Isa::kNeon:
       return f.neon && f.dotprod;
   }
@@ -70,6 +74,8 @@ const KernelTable* BuiltTable(Isa isa) {
       return &avx2::Table();
     case Isa::kAvx512:
       return &avx512::Table();
+    case Isa::kAmx:
+      return &amx::Table();
 #endif
 #if defined(SLIMLM_KERNELS_ARM)
     case Isa::kNeon:
@@ -84,7 +90,7 @@ const KernelTable* BuiltTable(Isa isa) {
 
 std::vector<Isa> SupportedIsas() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::kScalar, Isa::kNeon, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kNeon, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
     if (CpuSupports(isa) && BuiltTable(isa) != nullptr) isas.push_back(isa);
   }
   return isas;
@@ -112,7 +118,7 @@ const KernelTable& Kernels() {
                                               ? KernelsFor(*wanted)
                                               : Result<const KernelTable*>(InvalidArgumentError(
                                                     "SLIMLM_ISA='{}' is not one of scalar, avx2, "
-                                                    "avx512, neon",
+                                                    "avx512, amx, neon",
                                                     env));
       if (pinned.ok()) return *pinned;
       SLIMLM_LOG(kWarning, "{}; using {}", pinned.status().message(), IsaName(chosen));

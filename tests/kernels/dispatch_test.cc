@@ -34,6 +34,8 @@ TEST(Dispatch, OffersThePathsTheCpuSupports) {
 #elif defined(__x86_64__)
   EXPECT_EQ(Has(isas, Isa::kAvx2), f.avx2 && f.fma && f.f16c);
   EXPECT_FALSE(Has(isas, Isa::kNeon));
+  // AMX is AVX-512's path plus tiles: never offered without it.
+  EXPECT_EQ(Has(isas, Isa::kAmx), Has(isas, Isa::kAvx512) && f.amx_int8);
 #endif
   for (Isa isa : isas) {
     Result<const KernelTable*> table = KernelsFor(isa);

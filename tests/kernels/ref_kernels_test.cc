@@ -232,6 +232,37 @@ TEST(MatMulInt8, EveryPathIsExactWhereBlockSumsAreLargest) {
   for (DType type : {DType::kQ8_0, DType::kQ4_0}) ExpectExactAtLargestBlockSums(type);
 }
 
+// The AMX path's tile products give the AVX-512 path's results bit for bit (the same exact
+// integer sums, then the same float operations in the same order), so a sequence decodes to the
+// same tokens alone (1 token: AVX-512) as in a batch (tiles). Token counts cover one tile (2..16
+// tokens), whole tiles plus a rest (17..40), and a prefill of several activation chunks (k 4096:
+// 32 tokens per 256 KB chunk); row counts and ranges leave partial groups.
+TEST(MatMulInt8, AmxEqualsAvx512BitForBit) {
+  Result<const KernelTable*> amx = KernelsFor(Isa::kAmx);
+  if (!amx.ok()) GTEST_SKIP() << "no AMX here: " << amx.status().message();
+  const KernelTable& avx512 = **KernelsFor(Isa::kAvx512);
+  std::mt19937 rng(23);
+  for (DType type : {DType::kQ4_0, DType::kQ8_0}) {
+    for (int trial = 0; trial < 24; ++trial) {
+      const int64_t k = trial < 2 ? 4096 : 32 * (1 + static_cast<int64_t>(rng() % 45));
+      const int64_t rows = 1 + static_cast<int64_t>(rng() % 70);
+      const int64_t n_tokens = trial < 2 ? 77 + 3 * trial : 1 + static_cast<int64_t>(rng() % 40);
+      const int64_t r0 = 16 * static_cast<int64_t>(rng() % ((rows + 15) / 16));
+      TypedMatrix w = MakeMatrix(rng, type, rows, k);
+      std::vector<uint8_t> packed;
+      Matrix m = Prepare(**amx, type, w, rows, k, &packed);
+      Activations a = MakeActivations(**amx, type, RandomVector(rng, n_tokens * k), n_tokens, k);
+      std::vector<float> y(static_cast<size_t>(n_tokens * rows), -7.0f), y_avx512 = y;
+      (*amx)->matmul(m, a.bytes.data(), a.row_bytes, y.data(), rows, n_tokens, r0, rows);
+      avx512.matmul(m, a.bytes.data(), a.row_bytes, y_avx512.data(), rows, n_tokens, r0, rows);
+      for (size_t i = 0; i < y.size(); ++i) {
+        ASSERT_EQ(y[i], y_avx512[i]) << DTypeName(type) << " k=" << k << " rows=" << rows
+                                     << " r0=" << r0 << " tokens=" << n_tokens << " i=" << i;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatMulTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
                                            DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kF16NM),

@@ -20,6 +20,9 @@ struct CpuFeatures {
   bool avx512vnni = false;
   bool avx512bf16 = false;
   bool avxvnni = false;
+  // AMX tiles with int8 products, usable by this process: the CPU has them, the OS saves their
+  // state, and (Linux) the process was granted the tile data state, which detection requests.
+  bool amx_int8 = false;
   // ARM
   bool neon = false;
   bool dotprod = false;
@@ -28,7 +31,8 @@ struct CpuFeatures {
   std::string ToString() const;
 };
 
-// Detected once, on first use; also checks that the OS saves the AVX / AVX-512 registers.
+// Detected once, on first use; also checks that the OS saves the AVX / AVX-512 registers, and
+// asks Linux for the AMX tile state where the CPU has it.
 const CpuFeatures& GetCpuFeatures();
 
 // The CPU's model name, e.g. "Intel(R) Xeon(R) ...", or "unknown".

@@ -18,9 +18,10 @@
 
 namespace slimlm::kernels {
 
-enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
+// kAmx is the AVX-512 path whose int8 products of several tokens run on AMX tiles.
+enum class Isa { kScalar, kAvx2, kAvx512, kAmx, kNeon };
 
-// "scalar", "avx2", "avx512", "neon".
+// "scalar", "avx2", "avx512", "amx", "neon".
 std::string_view IsaName(Isa isa);
 std::optional<Isa> ParseIsa(std::string_view name);
 
@@ -119,7 +120,7 @@ struct KernelTable {
 };
 
 // The table in use: the best path this CPU supports, or the one $SLIMLM_ISA names
-// (scalar|avx2|avx512|neon). Chosen on first call; an unsupported $SLIMLM_ISA falls back to the
+// (scalar|avx2|avx512|amx|neon). Chosen on first call; an unsupported $SLIMLM_ISA falls back to the
 // best supported path with a warning.
 const KernelTable& Kernels();
 // A specific path; an error when this CPU or build does not support it.

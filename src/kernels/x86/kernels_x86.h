@@ -1,5 +1,5 @@
-// The x86 fast paths: functions of the AVX2 and AVX-512 kernel tables. Each is defined in a file
-// compiled with its instruction set's flags (src/kernels/CMakeLists.txt) and only called after
+// The x86 fast paths: functions of the AVX2, AVX-512 and AMX kernel tables. Each is defined in a
+// file compiled with its instruction set's flags (src/kernels/CMakeLists.txt) and only called after
 // CPUID has confirmed the set (src/kernels/dispatch.cc).
 #ifndef SLIMLM_KERNELS_X86_KERNELS_X86_H_
 #define SLIMLM_KERNELS_X86_KERNELS_X86_H_
@@ -26,6 +26,15 @@ void MatMul(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_
 void SparseMatMul(const Matrix& w, const float* x, int64_t x_stride, float* y, int64_t ldy,
                   int64_t n_tokens, int64_t r0, int64_t r1);
 }  // namespace avx512
+
+namespace amx {
+// The AVX-512 table, whose q4_0 and q8_0 products of several tokens run on AMX tiles; requires
+// what avx512 does plus AMX-INT8 granted to the process (CpuFeatures::amx_int8). Same packing,
+// same results bit for bit (matmul_amx.cc).
+const KernelTable& Table();
+void MatMul(const Matrix& w, const void* x, size_t x_row_bytes, float* y, int64_t ldy,
+            int64_t n_tokens, int64_t r0, int64_t r1);
+}  // namespace amx
 
 namespace avx2 {
 // Requires AVX2, FMA and F16C.
