@@ -24,14 +24,6 @@ namespace {
 using packed::kPackRows;
 constexpr int kTile = 8;
 
-// Many tokens (prefill) go by chunks of about this many bytes of activation rows, each chunk
-// over all of the row groups: the chunk stays in L2 while the weights pass, where all the rows
-// of a long step would be read from L3 again for every group (tinyllama q4_0, a step of 2000
-// prompt tokens: the products went from 56% to 70% of the int8 peak at 2 threads, 63% to 71% at
-// 1; a step of 256 tokens gains 3%). The weights of a thread's rows come from L3 again for each
-// chunk instead, which is far less.
-constexpr size_t kChunkBytes = size_t{256} << 10;
-
 inline __mmask16 RowMask(int64_t valid) {
   return valid >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << valid) - 1);
 }
@@ -214,8 +206,8 @@ void RunTiles(const Int8TileFn* tiles, const Matrix& w, const uint8_t* x, size_t
               float* y, int64_t ldy, int64_t n_tokens, int64_t r0, int64_t r1) {
   const size_t group_bytes = packed::GroupBytes(w.dtype, w.cols);
   const uint8_t* data = static_cast<const uint8_t*>(w.data);
-  const int64_t chunk =
-      std::max<int64_t>(kTile, static_cast<int64_t>(kChunkBytes / x_row_bytes) / kTile * kTile);
+  const int64_t chunk = std::max<int64_t>(
+      kTile, static_cast<int64_t>(packed::kChunkBytes / x_row_bytes) / kTile * kTile);
   for (int64_t c0 = 0; c0 < n_tokens; c0 += chunk) {
     const int64_t c1 = std::min(n_tokens, c0 + chunk);
     for (int64_t g = r0 / kPackRows; g * kPackRows < r1; ++g) {
