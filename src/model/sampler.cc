@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace slimlm {
 
@@ -39,9 +40,11 @@ int32_t Sampler::Argmax(std::span<const float> logits) {
   // value stays in a register: re-reading logits[best] made every step over the vocabulary
   // wait for a load (110m q4_0, 16 sequences, 1 thread: greedy sampling fell from 2.4% to 0.7%
   // of a batch run, and decoding went from 695 to 740 tokens/s).
+  // Starting from -inf rather than logits[0] keeps a NaN in front from winning too; with no
+  // number above -inf the answer is 0.
   size_t best = 0;
-  float best_value = logits.empty() ? 0.0f : logits[0];
-  for (size_t i = 1; i < logits.size(); ++i) {
+  float best_value = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < logits.size(); ++i) {
     if (logits[i] > best_value) {
       best_value = logits[i];
       best = i;

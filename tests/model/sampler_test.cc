@@ -40,6 +40,8 @@ TEST(Sampler, GreedyTakesTheFirstLargestLogit) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(Sampler::Argmax(std::vector<float>{1.0f, nan, 0.5f, 2.0f}), 3);
   EXPECT_EQ(Sampler::Argmax(std::vector<float>{-1.0f, -0.5f, nan}), 1);
+  EXPECT_EQ(Sampler::Argmax(std::vector<float>{nan, -3.0f, -2.0f}), 2);
+  EXPECT_EQ(Sampler::Argmax(std::vector<float>{nan, nan}), 0);
 }
 
 // At temperature 1 with every filter off, frequencies follow the softmax: each count is within

@@ -38,7 +38,8 @@ constexpr int64_t kFromTokens = 9;
 
 // The tile configuration (palette 1): tiles 0 and 1 hold the sums of even and odd blocks
 // (tokens x 16 int32), 2 and 3 their activations (tokens x 32 bytes), 4 and 5 their weights
-// (8 x 64 bytes). Two sets, so that one block's products overlap the other's epilogue.
+// (8 x 64 bytes). Consecutive blocks use the two sets in turn, so a block's loads need not wait
+// for the previous block's sums to be stored.
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
