@@ -100,22 +100,24 @@ void Register(const std::string& path, void (*attention)(const AttentionArgs&)) 
 }
 
 // A decode step's attention as the batched engine runs it, for a head alone (110m: 12 layers x 12
-// heads, head_dim 64, f16): `seqs` sequences of n_kv positions each, every (layer, head) its own
-// region of the pool (room for `seqs` sequences of 2048 positions, in blocks of 16 rows), each
-// sequence's positions found through its block table. "together": each sequence's blocks follow
-// one another, as prefill takes them; "scattered": sequences take blocks in turn, as decoding
-// grows them together. One iteration is one layer: every (sequence, head) task, a token's heads
-// in turn as the engine orders them. GB/s of keys and values read, to set beside the contiguous
-// runs above: the same kernel, reading short runs of rows from all over the pool.
-void RunPaged(benchmark::State& state, void (*attention)(const AttentionArgs&), bool scattered) {
+// heads, head_dim 64, f16 or q8_0): `seqs` sequences of n_kv positions each, every (layer, head)
+// its own region of the pool (room for `seqs` sequences of 2048 positions, in blocks of 16 rows),
+// each sequence's positions found through its block table. "together": each sequence's blocks
+// follow one another, as prefill takes them; "scattered": sequences take blocks in turn, as
+// decoding grows them together. One iteration is one layer: every (sequence, head) task, a token's
+// heads in turn as the engine orders them. GB/s of keys and values read, to set beside the
+// contiguous runs above: the same kernel, reading short runs of rows from all over the pool.
+void RunPaged(benchmark::State& state, void (*attention)(const AttentionArgs&), DType type,
+              bool scattered) {
   constexpr int64_t kLayers110m = 12, kHeads110m = 12, kBlockRows = 16;
   const int64_t n_kv = state.range(0), seqs = state.range(1);
   const int64_t blocks_per_seq = (n_kv + kBlockRows - 1) / kBlockRows;
   const int64_t pool_blocks = seqs * (2048 / kBlockRows);
-  const size_t row_bytes = RowBytes(DType::kF16, kHeadDim);
+  const size_t row_bytes = RowBytes(type, kHeadDim);
   const size_t region = static_cast<size_t>(pool_blocks * kBlockRows) * row_bytes;
   AlignedBytes k(region * kLayers110m * kHeads110m), v(region * kLayers110m * kHeads110m);
-  std::memset(k.data(), 0x3c, k.size());  // f16 1.0039: finite scores and values.
+  // f16 1.0039 (q8_0: scales 1.0586, codes 60): finite scores and values.
+  std::memset(k.data(), 0x3c, k.size());
   std::memset(v.data(), 0x3c, v.size());
   std::vector<std::vector<int32_t>> tables(static_cast<size_t>(seqs));
   int32_t next_block = 0;
@@ -131,7 +133,7 @@ void RunPaged(benchmark::State& state, void (*attention)(const AttentionArgs&), 
   a.q = q.data();
   a.group = 1;
   a.head_dim = kHeadDim;
-  a.k_type = a.v_type = DType::kF16;
+  a.k_type = a.v_type = type;
   a.k_stride = a.v_stride = row_bytes;
   a.n_kv = n_kv;
   a.block_rows = kBlockRows;
@@ -157,12 +159,15 @@ void RunPaged(benchmark::State& state, void (*attention)(const AttentionArgs&), 
 }
 
 void RegisterPaged(const std::string& path, void (*attention)(const AttentionArgs&)) {
-  for (bool scattered : {false, true}) {
-    const std::string name = "PagedStep/" + path + "/f16/" + (scattered ? "scattered" : "together");
-    benchmark::RegisterBenchmark(name.c_str(), RunPaged, attention, scattered)
-        ->ArgNames({"n_kv", "seqs"})
-        ->Args({160, 16})
-        ->Unit(benchmark::kMicrosecond);
+  for (DType type : {DType::kF16, DType::kQ8_0}) {
+    for (bool scattered : {false, true}) {
+      const std::string name = "PagedStep/" + path + "/" + std::string(DTypeName(type)) + "/" +
+                               (scattered ? "scattered" : "together");
+      benchmark::RegisterBenchmark(name.c_str(), RunPaged, attention, type, scattered)
+          ->ArgNames({"n_kv", "seqs"})
+          ->Args({160, 16})
+          ->Unit(benchmark::kMicrosecond);
+    }
   }
 }
 

@@ -62,6 +62,10 @@ void Register(Isa isa) {
       for (int64_t tokens : {1, 2, 4, 8, 12, 16}) b->Args({2048, 2048, tokens});
       if (cold) {
         for (int64_t tokens : {1, 8, 16}) b->Args({5632, 2048, tokens})->Args({2048, 5632, tokens});
+        // 110m's: attention projections, feed-forward gate/up and down.
+        for (int64_t tokens : {1, 8, 16}) {
+          b->Args({768, 768, tokens})->Args({2048, 768, tokens})->Args({768, 2048, tokens});
+        }
       }
       b->Unit(benchmark::kMicrosecond);
     }

@@ -10,12 +10,14 @@
 //     values before they are widened. Meanwhile the keys 128 rows ahead are prefetched, so that
 //     memory latency overlaps the arithmetic. A head alone (no grouped-query attention) has no
 //     query values to share a transpose with: its 16 positions take one dot product each, whose
-//     partial sums are added across lanes for all 16 at once.
+//     partial sums are added across lanes for all 16 at once; q8_0 keys then go block by block,
+//     each block's 16 sums times the positions' scales of that block.
 //  2. Online softmax per head: the tile's maximum updates the running maximum m, the output
 //     accumulated so far is rescaled by exp(m_old - m_new), scores become exp(score - m).
 //  3. Values: each output block of up to 8 heads x 32 dimensions (4 heads x 64) stays in 16
 //     registers while the tile's value rows stream through (each value row is widened once per
-//     block of dimensions, not once per head), with the rows 128 ahead prefetched.
+//     block of dimensions, not once per head), with the rows 128 ahead prefetched. q8_0 block
+//     scales are first folded into the weights (ValueTileQ8), so the rows are only widened.
 // Attention is the same with one tile of n_kv positions; FlashAttention uses tiles of kFlashTile.
 // Loops over registers carry "#pragma GCC unroll" so that arrays of vectors stay in registers.
 
@@ -31,6 +33,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels/attention_tiles.h"
 #include "kernels/ref/ref_kernels.h"
@@ -75,6 +78,25 @@ __m512 LoadRow(const uint8_t* row, int64_t j, __mmask16 mask) {
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
                          _mm512_set1_ps(_cvtsh_ss(block->d)));
   }
+}
+
+// The f32 scales of block b of up to 16 q8_0 rows, `stride` bytes apart (lanes from n on: 0), by
+// one gather of the 32-bit words that start with them.
+inline __m512 BlockScales(const uint8_t* rows, size_t stride, int64_t n, int64_t b) {
+  const __m512i offsets = _mm512_add_epi32(
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(static_cast<int32_t>(stride))),
+      _mm512_set1_epi32(static_cast<int32_t>(b * sizeof(BlockQ8_0))));
+  const __m512i words =
+      _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), FirstLanes(n), offsets, rows, 1);
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words));
+}
+
+// Codes [16 h, 16 h + 16) of block b of a q8_0 row as f32, unscaled.
+inline __m512 LoadCodes(const uint8_t* row, int64_t b, int h) {
+  const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row) + b;
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block->qs + 16 * h))));
 }
 
 // In place: r[i] lane j becomes r[j] lane i.
@@ -226,6 +248,38 @@ void ScoreChunk(const uint8_t* k, size_t k_stride, int64_t n, const float* q, in
   }
 }
 
+// Adds each of 16 vectors across its lanes: lane i of the result is the sum of acc[i]'s lanes.
+// 30 shuffles and adds for 16 sums.
+inline __m512 SumLanes16(const __m512 acc[16]) {
+  // Pairs of positions: per 128-bit lane, [a0 + a2, b0 + b2, a1 + a3, b1 + b3].
+  __m512 r[8];
+#pragma GCC unroll 16
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_add_ps(_mm512_unpacklo_ps(acc[2 * i], acc[2 * i + 1]),
+                         _mm512_unpackhi_ps(acc[2 * i], acc[2 * i + 1]));
+  }
+  // Quadruples: per 128-bit lane, the lane's sums of positions 4 i .. 4 i + 3.
+  __m512 u[4];
+#pragma GCC unroll 16
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(r[2 * i]), b = _mm512_castps_pd(r[2 * i + 1]);
+    u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  // Then the four 128-bit lanes of each quadruple: positions 0-7, 8-15, then all 16 in order.
+  const __m512 v0 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x44), _mm512_shuffle_f32x4(u[0], u[1], 0xee));
+  const __m512 v1 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x44), _mm512_shuffle_f32x4(u[2], u[3], 0xee));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x88), _mm512_shuffle_f32x4(v0, v1, 0xdd));
+}
+
+// Stores scale * sums to the n first lanes of s and -inf to the others.
+inline void StoreScores(__m512 sums, int64_t n, float scale, float* s) {
+  _mm512_storeu_ps(s, _mm512_mask_mul_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()),
+                                         FirstLanes(n), sums, _mm512_set1_ps(scale)));
+}
+
 // Scores of one head for up to 16 positions, by dot products whose 16 partial sums are added
 // across lanes at the end, 16 positions at once: for one head this costs 30 shuffles per 16
 // positions where the transpose of ScoreChunk costs 4 per position and dimension slice. Same
@@ -251,30 +305,28 @@ void ScoreChunkOneHead(const uint8_t* k, size_t k_stride, int64_t n, const float
       }
     }
   }
-  // Pairs of positions: per 128-bit lane, [a0 + a2, b0 + b2, a1 + a3, b1 + b3].
-  __m512 r[8];
+  StoreScores(SumLanes16(acc), n, scale, s);
+}
+
+// ScoreChunkOneHead for q8_0 keys, block by block: the 16 positions' unscaled dot products with
+// the block's query values, added across lanes, times the positions' scales of the block (one
+// gather). A scale then costs one multiply per block and position, not one per 16 values.
+void ScoreChunkOneHeadQ8(const uint8_t* k, size_t k_stride, int64_t n, const float* q, int64_t,
+                         int64_t head_dim, float scale, float* s, int64_t) {
+  __m512 scores = _mm512_setzero_ps();
+  for (int64_t b = 0; b < head_dim / 32; ++b) {
+    const __m512 q0 = _mm512_loadu_ps(q + 32 * b), q1 = _mm512_loadu_ps(q + 32 * b + kLanes);
+    __m512 acc[16];
 #pragma GCC unroll 16
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_add_ps(_mm512_unpacklo_ps(acc[2 * i], acc[2 * i + 1]),
-                         _mm512_unpackhi_ps(acc[2 * i], acc[2 * i + 1]));
+    for (int i = 0; i < kLanes; ++i) {
+      const uint8_t* row = k + i * k_stride;
+      acc[i] =
+          i < n ? _mm512_fmadd_ps(LoadCodes(row, b, 1), q1, _mm512_mul_ps(LoadCodes(row, b, 0), q0))
+                : _mm512_setzero_ps();
+    }
+    scores = _mm512_fmadd_ps(SumLanes16(acc), BlockScales(k, k_stride, n, b), scores);
   }
-  // Quadruples: per 128-bit lane, the lane's sums of positions 4 i .. 4 i + 3.
-  __m512 u[4];
-#pragma GCC unroll 16
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(r[2 * i]), b = _mm512_castps_pd(r[2 * i + 1]);
-    u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
-                         _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
-  }
-  // Then the four 128-bit lanes of each quadruple: positions 0-7, 8-15, then all 16 in order.
-  const __m512 v0 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x44), _mm512_shuffle_f32x4(u[0], u[1], 0xee));
-  const __m512 v1 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x44), _mm512_shuffle_f32x4(u[2], u[3], 0xee));
-  const __m512 sums =
-      _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x88), _mm512_shuffle_f32x4(v0, v1, 0xdd));
-  _mm512_storeu_ps(s, _mm512_mask_mul_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()),
-                                         FirstLanes(n), sums, _mm512_set1_ps(scale)));
+  StoreScores(scores, n, scale, s);
 }
 
 using ScoreFn = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, int64_t, float,
@@ -282,9 +334,12 @@ using ScoreFn = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t,
 
 // A head alone goes by ScoreChunkOneHead; groups of heads share the transpose.
 template <DType T>
+constexpr ScoreFn kOneHead = T == DType::kQ8_0 ? ScoreChunkOneHeadQ8 : ScoreChunkOneHead<T>;
+
+template <DType T>
 constexpr std::array<ScoreFn, kScoreHeads> kScoreFns = {
-    ScoreChunkOneHead<T>, ScoreChunk<T, 2>, ScoreChunk<T, 3>, ScoreChunk<T, 4>,
-    ScoreChunk<T, 5>,     ScoreChunk<T, 6>, ScoreChunk<T, 7>, ScoreChunk<T, 8>};
+    kOneHead<T>,      ScoreChunk<T, 2>, ScoreChunk<T, 3>, ScoreChunk<T, 4>,
+    ScoreChunk<T, 5>, ScoreChunk<T, 6>, ScoreChunk<T, 7>, ScoreChunk<T, 8>};
 
 // Prefetches the cache lines of rows [r0, r1) of `bytes` bytes each, stride bytes apart.
 template <int Hint>
@@ -385,6 +440,109 @@ constexpr std::array<std::array<ValueFn, kValueVectors>, kValueHeads> kValueFns 
     kValueRow<T, 1>, kValueRow<T, 2>, kValueRow<T, 3>, kValueRow<T, 4>,
     kValueRow<T, 5>, kValueRow<T, 6>, kValueRow<T, 7>, kValueRow<T, 8>};
 
+// ValueBlock for q8_0 values, whose block scales are folded into the weights: pd[g][b][t] is
+// p[g][t] times row t's scale of block b (rows pd_stride floats apart, heads GB x blocks of them
+// apart), so the codes are only widened, as f16 values are. j0 is even: vector i of the block lies
+// in q8_0 block j0 / 2 + i / 2.
+template <int GB, int DB>
+void ValueBlockQ8(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, const float* pd,
+                  int64_t pd_stride, int64_t blocks, float* out, int64_t out_stride, int64_t j0) {
+  constexpr int kBlocks = (DB + 1) / 2;
+  const int64_t b0 = j0 / 2;
+  __m512 acc[GB][DB];
+#pragma GCC unroll 16
+  for (int g = 0; g < GB; ++g) {
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i)
+      acc[g][i] = _mm512_loadu_ps(out + g * out_stride + (j0 + i) * kLanes);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    const uint8_t* row = v + static_cast<size_t>(t) * v_stride;
+    if (j0 == 0 && t + kValuePrefetchRows < n) {
+      const char* ahead = reinterpret_cast<const char*>(row + kValuePrefetchRows * v_stride);
+      for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+      _mm_prefetch(ahead + row_bytes - 1, _MM_HINT_T0);
+    }
+    __m512 x[DB];
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i) x[i] = LoadCodes(row, b0 + i / 2, i % 2);
+#pragma GCC unroll 16
+    for (int g = 0; g < GB; ++g) {
+      __m512 w[kBlocks];
+#pragma GCC unroll 16
+      for (int c = 0; c < kBlocks; ++c) {
+        w[c] = _mm512_set1_ps(pd[((g * blocks) + b0 + c) * pd_stride + t]);
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < DB; ++i) acc[g][i] = _mm512_fmadd_ps(x[i], w[i / 2], acc[g][i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < GB; ++g) {
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i)
+      _mm512_storeu_ps(out + g * out_stride + (j0 + i) * kLanes, acc[g][i]);
+  }
+}
+
+using ValueFnQ8 = void (*)(const uint8_t*, size_t, size_t, int64_t, const float*, int64_t, int64_t,
+                           float*, int64_t, int64_t);
+
+template <int GB, int DB>
+constexpr ValueFnQ8 ValueFnQ8For() {
+  if constexpr (GB * DB <= 16) {
+    return ValueBlockQ8<GB, DB>;
+  } else {
+    return nullptr;
+  }
+}
+
+template <int GB>
+constexpr std::array<ValueFnQ8, kValueVectors> kValueRowQ8 = {
+    ValueFnQ8For<GB, 1>(), ValueFnQ8For<GB, 2>(), ValueFnQ8For<GB, 3>(), ValueFnQ8For<GB, 4>()};
+
+constexpr std::array<std::array<ValueFnQ8, kValueVectors>, kValueHeads> kValueFnsQ8 = {
+    kValueRowQ8<1>, kValueRowQ8<2>, kValueRowQ8<3>, kValueRowQ8<4>,
+    kValueRowQ8<5>, kValueRowQ8<6>, kValueRowQ8<7>, kValueRowQ8<8>};
+
+// Per thread: the weights times the values' block scales (ValueBlockQ8's pd).
+thread_local std::vector<float> scaled_weights;
+
+// ValueTile for q8_0 values: first pd[g][b][t] = p[g][t] * (row t's scale of block b), 16 rows
+// and one block at a time (one gather of scales, one multiply per head), then the blocks of
+// dimensions as for f16.
+void ValueTileQ8(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
+  const uint8_t* v = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(t0) * a.v_stride;
+  const size_t row_bytes = RowBytes(a.v_type, a.head_dim);
+  const int64_t blocks = a.head_dim / 32;
+  const int64_t pd_stride = (n + kLanes - 1) / kLanes * kLanes;
+  std::vector<float>& pd = scaled_weights;
+  if (pd.size() < static_cast<size_t>(a.group * blocks * pd_stride)) {
+    pd.resize(static_cast<size_t>(a.group * blocks * pd_stride));
+  }
+  for (int64_t t = 0; t < n; t += kLanes) {
+    const int64_t rows = std::min<int64_t>(kLanes, n - t);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const __m512 d = BlockScales(v + static_cast<size_t>(t) * a.v_stride, a.v_stride, rows, b);
+      for (int64_t g = 0; g < a.group; ++g) {
+        const __m512 pg = _mm512_maskz_loadu_ps(FirstLanes(rows), p + g * p_stride + t);
+        _mm512_storeu_ps(pd.data() + (g * blocks + b) * pd_stride + t, _mm512_mul_ps(pg, d));
+      }
+    }
+  }
+  const int64_t vectors = a.head_dim / kLanes;
+  for (int64_t g = 0; g < a.group; g += kValueHeads) {
+    const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
+    const int64_t most = heads <= 4 ? kValueVectors : 2;
+    for (int64_t j = 0; j < vectors; j += most) {
+      const int64_t count = std::min<int64_t>(most, vectors - j);
+      kValueFnsQ8[heads - 1][count - 1](v, a.v_stride, row_bytes, n,
+                                        pd.data() + g * blocks * pd_stride, pd_stride, blocks,
+                                        a.out + g * a.head_dim, a.head_dim, j);
+    }
+  }
+}
+
 // out[g] += sum over positions [t0, t0 + n) of p[g][t - t0] * v_t, for every head.
 template <DType T>
 void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
@@ -426,7 +584,7 @@ void Values(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64
     case DType::kF16:
       return ValueTile<DType::kF16>(a, t0, n, p, p_stride);
     default:
-      return ValueTile<DType::kQ8_0>(a, t0, n, p, p_stride);
+      return ValueTileQ8(a, t0, n, p, p_stride);
   }
 }
 
