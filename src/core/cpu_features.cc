@@ -42,6 +42,10 @@ CpuFeatures Detect() {
   CpuFeatures f;
 #ifdef SLIMLM_X86
   unsigned a, b, c, d;
+  if (__get_cpuid(0, &a, &b, &c, &d)) {
+    // The vendor string is in EBX, EDX, ECX: "Genu" "ineI" "ntel".
+    f.intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;
+  }
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   f.sse42 = c & bit_SSE4_2;
   bool osxsave = c & bit_OSXSAVE;

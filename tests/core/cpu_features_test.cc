@@ -1,5 +1,8 @@
 #include "slimlm/core/cpu_features.h"
 
+#include <fstream>
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace slimlm {
@@ -19,6 +22,21 @@ TEST(CpuFeatures, ImplicationsHold) {
 #endif
   EXPECT_FALSE(f.ToString().empty());
   EXPECT_FALSE(CpuModelName().empty());
+}
+
+// The vendor flag agrees with the kernel's reading of CPUID (Linux x86 only).
+TEST(CpuFeatures, VendorMatchesProcCpuinfo) {
+#if defined(__x86_64__) && defined(__linux__)
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, vendor;
+  while (vendor.empty() && std::getline(in, line)) {
+    if (line.rfind("vendor_id", 0) == 0) vendor = line.substr(line.find(':') + 2);
+  }
+  if (vendor.empty()) GTEST_SKIP() << "/proc/cpuinfo has no vendor_id line";
+  EXPECT_EQ(GetCpuFeatures().intel, vendor == "GenuineIntel") << "vendor_id: " << vendor;
+#else
+  EXPECT_FALSE(GetCpuFeatures().intel);
+#endif
 }
 
 }  // namespace

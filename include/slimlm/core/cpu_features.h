@@ -23,6 +23,8 @@ struct CpuFeatures {
   // AMX tiles with int8 products, usable by this process: the CPU has them, the OS saves their
   // state, and (Linux) the process was granted the tile data state, which detection requests.
   bool amx_int8 = false;
+  // The vendor string is "GenuineIntel": some tuning choices were measured to differ by vendor.
+  bool intel = false;
   // ARM
   bool neon = false;
   bool dotprod = false;

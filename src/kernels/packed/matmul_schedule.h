@@ -17,15 +17,23 @@
 #include <cstdint>
 
 #include "kernels/packed/packed_layout.h"
+#include "slimlm/core/cpu_features.h"
 #include "slimlm/kernels/kernels.h"
 
 namespace slimlm::kernels::packed {
 
 // Tiles of this many tokens or more fetch their weights ahead themselves: at that much arithmetic
 // per byte the hardware prefetchers fall behind, and memory waits add to the arithmetic instead
-// of hiding under it; with 1 or 2 tokens they keep up, and extra prefetches only cost (cold
-// 2048 x 2048 at 2 tokens, AVX-512 q4_0: 76 -> 92 us with them).
+// of hiding under it. With 1 or 2 tokens it depends on the CPU. On an AMD EPYC the prefetchers
+// kept up and extra prefetches only cost (cold 2048 x 2048 at 2 tokens, AVX-512 q4_0: 76 -> 92 us
+// with them). On an Intel Xeon (Sapphire Rapids class) they did not, and fetching ahead gained:
+// cold 2048 x 2048 at 1 / 2 tokens, AVX-512, 1 thread: q4_0 160-169 -> 153-156 us and 189-195 ->
+// 154, q8_0 318-321 -> 266 and 346-348 -> 278-292; `slimlm bench` tg at 1 thread, 110m q4_0
+// 205-239 -> 307 tokens/s, tinyllama q8_0 11.9-12.1 -> 13.6-14.0. So small tiles fetch ahead on
+// Intel CPUs only.
 inline constexpr int kPrefetchFromTokens = 3;
+// Read once at start-up, so that the tiles test a plain flag.
+inline const bool kPrefetchSmallTiles = GetCpuFeatures().intel;
 // How far ahead, and into L2: an L1 prefetch holds one of the few L1 miss buffers until its
 // line arrives, which capped q8_0's stream. bench/kernels/matmul_bench, cold 2048 x 2048 at 8
 // tokens, AVX-512: q4_0 340 -> 199 us, q8_0 363 -> 203, q4_k 363 -> 243, q6_k 493 -> 293; AVX2
@@ -36,7 +44,7 @@ inline constexpr size_t kPrefetchBytes = 6144;
 // Prefetches never fault, so reading past the end of the matrix is harmless.
 template <int TT>
 inline void PrefetchAhead(const uint8_t* record, size_t bytes) {
-  if constexpr (TT >= kPrefetchFromTokens) {
+  if (TT >= kPrefetchFromTokens || kPrefetchSmallTiles) {
     for (size_t l = 0; l < bytes; l += 64) __builtin_prefetch(record + kPrefetchBytes + l, 0, 2);
   }
 }
