@@ -90,7 +90,10 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const Model& model,
   e.profile = o.profile;
   SLIMLM_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(model, e));
   std::unique_ptr<Scheduler> s(new Scheduler(model, o, std::move(engine), std::move(pool)));
-  s->logits_.assign(static_cast<size_t>(o.max_step_tokens * model.config().n_vocab), 0.0f);
+  // A step has logits for at most one token of each running request (its last).
+  s->logits_.assign(
+      static_cast<size_t>(std::min(o.max_step_tokens, o.max_running) * model.config().n_vocab),
+      0.0f);
   return s;
 }
 
@@ -308,6 +311,7 @@ Status Scheduler::Step(std::vector<Event>* events) {
         if (last) owners.push_back(p.id);
       }
     }
+    SLIMLM_CHECK(owners.size() * static_cast<size_t>(model_.config().n_vocab) <= logits_.size());
     SLIMLM_RETURN_IF_ERROR(engine_->Step(step, tables, logits_.data()));
     stats_.last_step_tokens = static_cast<int64_t>(step.size());
     stats_.last_step_kv_rows = 0;

@@ -1,6 +1,8 @@
 // slimlm batch end to end on the bundled default model: one output line per input line (errors
 // included), the same greedy texts one at a time and eight at a time, and a job cut short (with a
 // half-written last line) resumed without repeating or losing a line.
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -80,9 +82,19 @@ TEST_F(BatchCli, AnswersEveryLineAndBatchingChangesNoText) {
   }
   EXPECT_THAT(one.at("bad")["error"].get<std::string>(), HasSubstr("\"prompt\" must be a string"));
   EXPECT_THAT(one.at("line-12")["error"].get<std::string>(), HasSubstr("not JSON"));
+  // Without -c each sequence gets the positions of the longest line (prompt and max_tokens),
+  // which every line here uses up.
+  int64_t longest = 0;
+  for (const auto& [id, j] : one) {
+    if (j.contains("usage")) longest = std::max<int64_t>(longest, j["usage"]["total_tokens"]);
+  }
+  EXPECT_EQ(summary["context"], longest);
+  const int64_t kv_one = summary["kv_cache_bytes"];
+  EXPECT_GT(kv_one, 0);
 
   r = Batch(dir_ + "/eight.jsonl", 8);
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["kv_cache_bytes"], 8 * kv_one) << "a pool of 8 sequences";
   const auto eight = Lines(dir_ + "/eight.jsonl");
   ASSERT_EQ(eight.size(), 12u);
   for (const auto& [id, j] : one) EXPECT_EQ(eight.at(id), j) << id;
