@@ -4,7 +4,9 @@
 // The method of attention_avx512.cc with 8 lanes: per tile of positions, scores 8 positions at a
 // time from key rows widened in registers and transposed (each key row read once for all heads,
 // no horizontal sums), an online softmax per head, then the value rows streamed through output
-// blocks of up to 4 heads x 16 dimensions held in 8 registers.
+// blocks of up to 4 heads x 16 dimensions held in 8 registers. q8_0 block scales are applied once
+// per block and position: to the transposed keys (8 positions' scales, one gather), and folded
+// into the weights of the values (ValueTileQ8).
 
 // GCC 12 before 12.3 reports its own intrinsics' "undefined" placeholder operands as used
 // uninitialized once inlined at -O1 (GCC bug 105593); the pragma must precede the header.
@@ -18,6 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels/attention_tiles.h"
 #include "kernels/ref/ref_kernels.h"
@@ -44,27 +47,44 @@ __m256i FirstLanes(int64_t n) {
                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Lanes [8 j, 8 j + width) of a row of type T as f32, the others 0 (width <= 8). q8_0 rows have
-// whole blocks (head_dim a multiple of 32), so their width is always 8.
+// Lanes [8 j, 8 j + width) of an f32 or f16 row as f32, the others 0 (width <= 8). q8_0 rows go
+// by LoadCodes, their scales applied per block and position (below).
 template <DType T>
 __m256 LoadRow(const uint8_t* row, int64_t j, int64_t width) {
+  static_assert(T == DType::kF32 || T == DType::kF16, "q8_0 rows go by LoadCodes");
   if constexpr (T == DType::kF32) {
     const float* x = reinterpret_cast<const float*>(row) + kLanes * j;
     return width == kLanes ? _mm256_loadu_ps(x) : _mm256_maskload_ps(x, FirstLanes(width));
-  } else if constexpr (T == DType::kF16) {
+  } else {
     const uint16_t* h = reinterpret_cast<const uint16_t*>(row) + kLanes * j;
     if (width == kLanes)
       return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
     uint16_t tail[kLanes] = {};
     std::memcpy(tail, h, static_cast<size_t>(width) * sizeof(uint16_t));
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tail)));
-  } else {
-    static_assert(T == DType::kQ8_0);
-    const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row) + j / 4;
-    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block->qs + 8 * (j & 3)));
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)),
-                         _mm256_set1_ps(_cvtsh_ss(block->d)));
   }
+}
+
+// The f32 scales of block b of up to 8 q8_0 rows, `stride` bytes apart (lanes from n on: 0), by
+// one gather of the 32-bit words that start with them.
+inline __m256 BlockScales(const uint8_t* rows, size_t stride, int64_t n, int64_t b) {
+  const __m256i offsets =
+      _mm256_add_epi32(_mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                          _mm256_set1_epi32(static_cast<int32_t>(stride))),
+                       _mm256_set1_epi32(static_cast<int32_t>(b * sizeof(BlockQ8_0))));
+  const __m256i words = _mm256_and_si256(
+      _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(rows),
+                                  offsets, FirstLanes(n), 1),
+      _mm256_set1_epi32(0xffff));
+  return _mm256_cvtph_ps(
+      _mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)));
+}
+
+// Codes [8 h, 8 h + 8) of block b of a q8_0 row as f32, unscaled.
+inline __m256 LoadCodes(const uint8_t* row, int64_t b, int64_t h) {
+  const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row) + b;
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block->qs + 8 * h))));
 }
 
 // In place: r[i] lane j becomes r[j] lane i.
@@ -104,11 +124,24 @@ void ScoreChunk(const uint8_t* k, size_t k_stride, int64_t n, const float* q, in
   for (int64_t j = 0; j * kLanes < head_dim; ++j) {
     const int64_t width = std::min<int64_t>(kLanes, head_dim - j * kLanes);
     __m256 c[kLanes];
+    if constexpr (T == DType::kQ8_0) {
+      // Codes unscaled; after the transpose, one multiply by the 8 positions' scales.
 #pragma GCC unroll 16
-    for (int i = 0; i < kLanes; ++i) {
-      c[i] = i < n ? LoadRow<T>(k + i * k_stride, j, width) : _mm256_setzero_ps();
+      for (int i = 0; i < kLanes; ++i) {
+        c[i] = i < n ? LoadCodes(k + i * k_stride, j / 4, j % 4) : _mm256_setzero_ps();
+      }
+    } else {
+#pragma GCC unroll 16
+      for (int i = 0; i < kLanes; ++i) {
+        c[i] = i < n ? LoadRow<T>(k + i * k_stride, j, width) : _mm256_setzero_ps();
+      }
     }
     Transpose8(c);
+    if constexpr (T == DType::kQ8_0) {
+      const __m256 d = BlockScales(k, k_stride, n, j / 4);
+#pragma GCC unroll 16
+      for (int i = 0; i < kLanes; ++i) c[i] = _mm256_mul_ps(c[i], d);
+    }
     // c[d] holds dimension 8 j + d of the 8 positions. The query slice goes to a local block
     // (zero past head_dim), so that every broadcast below has a constant address.
     float qj[GB * kLanes];
@@ -223,6 +256,86 @@ template <DType T>
 constexpr std::array<std::array<ValueFn, kValueVectors>, kValueHeads> kValueFns = {
     kValueRow<T, 1>, kValueRow<T, 2>, kValueRow<T, 3>, kValueRow<T, 4>};
 
+// ValueBlock for q8_0 values, whose block scales are folded into the weights: pd[g][b][t] is
+// p[g][t] times row t's scale of block b (rows pd_stride floats apart, heads `blocks` rows
+// apart), so the codes are only widened. j0 is even: both vectors lie in q8_0 block j0 / 4.
+template <int GB, int DB>
+void ValueBlockQ8(const uint8_t* v, size_t v_stride, int64_t n, const float* pd, int64_t pd_stride,
+                  int64_t blocks, float* out, int64_t out_stride, int64_t j0) {
+  const int64_t b = j0 / 4;
+  __m256 acc[GB][DB];
+#pragma GCC unroll 16
+  for (int g = 0; g < GB; ++g) {
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i)
+      acc[g][i] = _mm256_loadu_ps(out + g * out_stride + (j0 + i) * kLanes);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    const uint8_t* row = v + static_cast<size_t>(t) * v_stride;
+    __m256 x[DB];
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i) x[i] = LoadCodes(row, b, (j0 + i) % 4);
+#pragma GCC unroll 16
+    for (int g = 0; g < GB; ++g) {
+      const __m256 w = _mm256_broadcast_ss(pd + (g * blocks + b) * pd_stride + t);
+#pragma GCC unroll 16
+      for (int i = 0; i < DB; ++i) acc[g][i] = _mm256_fmadd_ps(x[i], w, acc[g][i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < GB; ++g) {
+#pragma GCC unroll 16
+    for (int i = 0; i < DB; ++i)
+      _mm256_storeu_ps(out + g * out_stride + (j0 + i) * kLanes, acc[g][i]);
+  }
+}
+
+using ValueFnQ8 = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, int64_t, float*,
+                           int64_t, int64_t);
+
+template <int GB>
+constexpr std::array<ValueFnQ8, kValueVectors> kValueRowQ8 = {ValueBlockQ8<GB, 1>,
+                                                              ValueBlockQ8<GB, 2>};
+
+constexpr std::array<std::array<ValueFnQ8, kValueVectors>, kValueHeads> kValueFnsQ8 = {
+    kValueRowQ8<1>, kValueRowQ8<2>, kValueRowQ8<3>, kValueRowQ8<4>};
+
+// Per thread: the weights times the values' block scales (ValueBlockQ8's pd).
+thread_local std::vector<float> scaled_weights;
+
+// ValueTile for q8_0 values: first pd[g][b][t] = p[g][t] * (row t's scale of block b), 8 rows and
+// one block at a time (one gather of scales, one multiply per head), then the blocks of
+// dimensions as for f16.
+void ValueTileQ8(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
+  const uint8_t* v = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(t0) * a.v_stride;
+  const int64_t blocks = a.head_dim / 32;
+  const int64_t pd_stride = (n + kLanes - 1) / kLanes * kLanes;
+  std::vector<float>& pd = scaled_weights;
+  if (pd.size() < static_cast<size_t>(a.group * blocks * pd_stride)) {
+    pd.resize(static_cast<size_t>(a.group * blocks * pd_stride));
+  }
+  for (int64_t t = 0; t < n; t += kLanes) {
+    const int64_t rows = std::min<int64_t>(kLanes, n - t);
+    const __m256i valid = FirstLanes(rows);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const __m256 d = BlockScales(v + static_cast<size_t>(t) * a.v_stride, a.v_stride, rows, b);
+      for (int64_t g = 0; g < a.group; ++g) {
+        const __m256 pg = _mm256_maskload_ps(p + g * p_stride + t, valid);
+        _mm256_storeu_ps(pd.data() + (g * blocks + b) * pd_stride + t, _mm256_mul_ps(pg, d));
+      }
+    }
+  }
+  const int64_t vectors = a.head_dim / kLanes;
+  for (int64_t g = 0; g < a.group; g += kValueHeads) {
+    const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
+    for (int64_t j = 0; j < vectors; j += kValueVectors) {
+      const int64_t count = std::min<int64_t>(kValueVectors, vectors - j);
+      kValueFnsQ8[heads - 1][count - 1](v, a.v_stride, n, pd.data() + g * blocks * pd_stride,
+                                        pd_stride, blocks, a.out + g * a.head_dim, a.head_dim, j);
+    }
+  }
+}
+
 // out[g] += sum over positions [t0, t0 + n) of p[g][t - t0] * v_t, for every head.
 template <DType T>
 void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
@@ -262,7 +375,7 @@ void Values(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64
     case DType::kF16:
       return ValueTile<DType::kF16>(a, t0, n, p, p_stride);
     default:
-      return ValueTile<DType::kQ8_0>(a, t0, n, p, p_stride);
+      return ValueTileQ8(a, t0, n, p, p_stride);
   }
 }
 
