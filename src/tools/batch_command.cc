@@ -112,6 +112,7 @@ Status Batch(const BatchArgs& args) {
   // also finds the most positions a line to run needs (prompt and max_tokens), and the KV pool
   // holds that much per sequence rather than the model's whole context: 16 sequences of 2048
   // positions of 110m in f16 are 1.2 GB, written at start.
+  const int64_t model_ctx = model->config().context_length;
   int64_t total_lines = 0;
   int64_t longest = 0;
   for (std::string line; std::getline(in, line);) {
@@ -122,15 +123,15 @@ Status Batch(const BatchArgs& args) {
       if (done.contains(LineId(j, total_lines))) continue;
       Result<serve::Request> request = ParseLine(j, *model, args);
       if (!request.ok()) continue;  // Answered with its error when read again.
-      longest =
-          std::max(longest, static_cast<int64_t>(request->prompt.size()) + request->max_tokens);
+      // max_tokens may be any int64 here: capped first, so the sum cannot overflow.
+      longest = std::max(longest, static_cast<int64_t>(request->prompt.size()) +
+                                      std::min(request->max_tokens, model_ctx));
     } catch (const std::exception&) {
       continue;  // Not JSON: answered with its error when read again.
     }
   }
   in.clear();
   in.seekg(0);
-  const int64_t model_ctx = model->config().context_length;
   const int64_t ctx = std::min(args.ctx > 0 ? args.ctx : std::max<int64_t>(longest, 1), model_ctx);
 
   serve::SchedulerOptions options;

@@ -148,6 +148,25 @@ TEST_F(BatchCli, LimitsAreErrorsOfTheirLine) {
   EXPECT_EQ(s["usage"]["total_tokens"], 16);
 }
 
+// Without -c, a line asking for more tokens than any context holds (the largest int64) sizes
+// the pool to the model's context, and its completion ends there.
+TEST_F(BatchCli, HugeMaxTokensGiveTheModelsContext) {
+  const std::string in = dir_ + "/huge.jsonl";
+  std::ofstream(in) << "{\"id\": \"all\", \"prompt\": \"Once\", \"max_tokens\": "
+                       "9223372036854775807, \"ignore_eos\": true}\n";
+  const std::string out = dir_ + "/huge-out.jsonl";
+  testing::ProcessResult r =
+      RunSlimlm({"batch", testing::DefaultModelPath(), in, "-o", out, "-t", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json summary = nlohmann::json::parse(r.out);
+  const auto lines = Lines(out);
+  ASSERT_EQ(lines.size(), 1u);
+  const nlohmann::json& j = lines.at("all");
+  EXPECT_EQ(j["finish_reason"], "length");
+  EXPECT_EQ(j["usage"]["total_tokens"], summary["context"]);
+  EXPECT_GT(summary["context"].get<int64_t>(), 16);
+}
+
 TEST_F(BatchCli, BadInputIsOneLine) {
   ExpectOneLineError(RunSlimlm({"batch", testing::DefaultModelPath(), dir_ + "/missing.jsonl", "-o",
                                 dir_ + "/o.jsonl"}),
