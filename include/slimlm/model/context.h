@@ -2,8 +2,9 @@
 // the thread pool, and produces logits. It is an Engine (engine.h) with one sequence whose cache
 // is a single block of n_ctx positions.
 //
-// All memory is allocated when the context is created; Eval allocates nothing. A Context is
-// used from one thread at a time; several Contexts may share one Model.
+// All memory is allocated when the context is created; Eval allocates nothing (but for the
+// kernels' per-thread scratch, as in engine.h). A Context is used from one thread at a time;
+// several Contexts may share one Model.
 #ifndef SLIMLM_MODEL_CONTEXT_H_
 #define SLIMLM_MODEL_CONTEXT_H_
 

@@ -9,9 +9,11 @@
 // kernels give a row the same result whatever the number of rows beside it. So a prompt decodes
 // to the same tokens alone or among sixteen others, bit for bit.
 //
-// All memory is allocated at creation; Step allocates nothing. An Engine is used from one thread
-// at a time; several Engines may share one Model. Context (context.h) is an Engine with one
-// sequence whose cache is a single block.
+// All memory is allocated at creation; Step allocates nothing, except that a few kernels keep
+// per-thread scratch that grows on first use and is then reused (the AMX products' offset
+// corrections, the q8_0 attention's scaled weights). An Engine is used from one thread at a time;
+// several Engines may share one Model. Context (context.h) is an Engine with one sequence whose
+// cache is a single block.
 #ifndef SLIMLM_MODEL_ENGINE_H_
 #define SLIMLM_MODEL_ENGINE_H_
 

@@ -26,7 +26,7 @@ namespace slimlm::kernels::packed {
 // per byte the hardware prefetchers fall behind, and memory waits add to the arithmetic instead
 // of hiding under it. With 1 or 2 tokens it depends on the CPU. On an AMD EPYC the prefetchers
 // kept up and extra prefetches only cost (cold 2048 x 2048 at 2 tokens, AVX-512 q4_0: 76 -> 92 us
-// with them). On an Intel Xeon (Sapphire Rapids class) they did not, and fetching ahead gained:
+// with them). On an Intel Xeon with AMX they did not, and fetching ahead gained:
 // cold 2048 x 2048 at 1 / 2 tokens, AVX-512, 1 thread: q4_0 160-169 -> 153-156 us and 189-195 ->
 // 154, q8_0 318-321 -> 266 and 346-348 -> 278-292; `slimlm bench` tg at 1 thread, 110m q4_0
 // 205-239 -> 307 tokens/s, tinyllama q8_0 11.9-12.1 -> 13.6-14.0. So small tiles fetch ahead on
