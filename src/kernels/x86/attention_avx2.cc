@@ -6,7 +6,7 @@
 // no horizontal sums), an online softmax per head, then the value rows streamed through output
 // blocks of up to 4 heads x 16 dimensions held in 8 registers. q8_0 block scales are applied once
 // per block and position: to the transposed keys (8 positions' scales, one gather), and folded
-// into the weights of the values (ValueTileQ8).
+// into the weights of the values (FoldScales).
 
 // GCC 12 before 12.3 reports its own intrinsics' "undefined" placeholder operands as used
 // uninitialized once inlined at -O1 (GCC bug 105593); the pragma must precede the header.
@@ -207,13 +207,19 @@ void ScoreTile(const AttentionArgs& a, int64_t t0, int64_t n, float* s, int64_t 
   }
 }
 
-// out[g][8 j0 .. 8 j0 + 8 DB) += sum over t < n of p[g][t] * v_t[same lanes], for GB heads:
-//   v: n value rows, v_stride bytes apart; p: GB rows, p_stride floats apart
+// out[g][8 j0 .. 8 j0 + 8 DB) += sum over t < n of w(g, t) * v_t[same lanes], for GB heads:
+//   v: n value rows, v_stride bytes apart
+//   w: f32 and f16 values: w(g, t) = w[g * w_stride + t], the softmax weights. q8_0 values:
+//     w(g, t) = w[(g * w_blocks + j0 / 4) * w_stride + t], the weights times row t's scale of
+//     q8_0 block j0 / 4 (FoldScales), where both vectors lie (j0 is even), so that codes are only
+//     widened.
 //   out: GB rows, out_stride floats apart; the last vector has `last` lanes (<= 8).
 template <DType T, int GB, int DB>
-void ValueBlock(const uint8_t* v, size_t v_stride, int64_t n, const float* p, int64_t p_stride,
-                float* out, int64_t out_stride, int64_t j0, int64_t last) {
+void ValueBlock(const uint8_t* v, size_t v_stride, int64_t n, const float* w, int64_t w_stride,
+                int64_t w_blocks, float* out, int64_t out_stride, int64_t j0, int64_t last) {
+  constexpr bool kQ8 = T == DType::kQ8_0;
   const __m256i tail = FirstLanes(last);
+  const float* wb = w + (kQ8 ? j0 / 4 : 0) * w_stride;
   __m256 acc[GB][DB];
 #pragma GCC unroll 16
   for (int g = 0; g < GB; ++g) {
@@ -227,12 +233,18 @@ void ValueBlock(const uint8_t* v, size_t v_stride, int64_t n, const float* p, in
     const uint8_t* row = v + static_cast<size_t>(t) * v_stride;
     __m256 x[DB];
 #pragma GCC unroll 16
-    for (int i = 0; i < DB; ++i) x[i] = LoadRow<T>(row, j0 + i, i == DB - 1 ? last : kLanes);
+    for (int i = 0; i < DB; ++i) {
+      if constexpr (kQ8) {
+        x[i] = LoadCodes(row, j0 / 4, (j0 + i) % 4);
+      } else {
+        x[i] = LoadRow<T>(row, j0 + i, i == DB - 1 ? last : kLanes);
+      }
+    }
 #pragma GCC unroll 16
     for (int g = 0; g < GB; ++g) {
-      const __m256 w = _mm256_broadcast_ss(p + g * p_stride + t);
+      const __m256 wg = _mm256_broadcast_ss(wb + g * w_blocks * w_stride + t);
 #pragma GCC unroll 16
-      for (int i = 0; i < DB; ++i) acc[g][i] = _mm256_fmadd_ps(x[i], w, acc[g][i]);
+      for (int i = 0; i < DB; ++i) acc[g][i] = _mm256_fmadd_ps(x[i], wg, acc[g][i]);
     }
   }
 #pragma GCC unroll 16
@@ -245,8 +257,8 @@ void ValueBlock(const uint8_t* v, size_t v_stride, int64_t n, const float* p, in
   }
 }
 
-using ValueFn = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, float*, int64_t,
-                         int64_t, int64_t);
+using ValueFn = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, int64_t, float*,
+                         int64_t, int64_t, int64_t);
 
 template <DType T, int GB>
 constexpr std::array<ValueFn, kValueVectors> kValueRow = {ValueBlock<T, GB, 1>,
@@ -256,63 +268,19 @@ template <DType T>
 constexpr std::array<std::array<ValueFn, kValueVectors>, kValueHeads> kValueFns = {
     kValueRow<T, 1>, kValueRow<T, 2>, kValueRow<T, 3>, kValueRow<T, 4>};
 
-// ValueBlock for q8_0 values, whose block scales are folded into the weights: pd[g][b][t] is
-// p[g][t] times row t's scale of block b (rows pd_stride floats apart, heads `blocks` rows
-// apart), so the codes are only widened. j0 is even: both vectors lie in q8_0 block j0 / 4.
-template <int GB, int DB>
-void ValueBlockQ8(const uint8_t* v, size_t v_stride, int64_t n, const float* pd, int64_t pd_stride,
-                  int64_t blocks, float* out, int64_t out_stride, int64_t j0) {
-  const int64_t b = j0 / 4;
-  __m256 acc[GB][DB];
-#pragma GCC unroll 16
-  for (int g = 0; g < GB; ++g) {
-#pragma GCC unroll 16
-    for (int i = 0; i < DB; ++i)
-      acc[g][i] = _mm256_loadu_ps(out + g * out_stride + (j0 + i) * kLanes);
-  }
-  for (int64_t t = 0; t < n; ++t) {
-    const uint8_t* row = v + static_cast<size_t>(t) * v_stride;
-    __m256 x[DB];
-#pragma GCC unroll 16
-    for (int i = 0; i < DB; ++i) x[i] = LoadCodes(row, b, (j0 + i) % 4);
-#pragma GCC unroll 16
-    for (int g = 0; g < GB; ++g) {
-      const __m256 w = _mm256_broadcast_ss(pd + (g * blocks + b) * pd_stride + t);
-#pragma GCC unroll 16
-      for (int i = 0; i < DB; ++i) acc[g][i] = _mm256_fmadd_ps(x[i], w, acc[g][i]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int g = 0; g < GB; ++g) {
-#pragma GCC unroll 16
-    for (int i = 0; i < DB; ++i)
-      _mm256_storeu_ps(out + g * out_stride + (j0 + i) * kLanes, acc[g][i]);
-  }
-}
-
-using ValueFnQ8 = void (*)(const uint8_t*, size_t, int64_t, const float*, int64_t, int64_t, float*,
-                           int64_t, int64_t);
-
-template <int GB>
-constexpr std::array<ValueFnQ8, kValueVectors> kValueRowQ8 = {ValueBlockQ8<GB, 1>,
-                                                              ValueBlockQ8<GB, 2>};
-
-constexpr std::array<std::array<ValueFnQ8, kValueVectors>, kValueHeads> kValueFnsQ8 = {
-    kValueRowQ8<1>, kValueRowQ8<2>, kValueRowQ8<3>, kValueRowQ8<4>};
-
-// Per thread: the weights times the values' block scales (ValueBlockQ8's pd).
+// Per thread: the weights times the values' block scales (FoldScales).
 thread_local std::vector<float> scaled_weights;
 
-// ValueTile for q8_0 values: first pd[g][b][t] = p[g][t] * (row t's scale of block b), 8 rows and
-// one block at a time (one gather of scales, one multiply per head), then the blocks of
-// dimensions as for f16.
-void ValueTileQ8(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
-  const uint8_t* v = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(t0) * a.v_stride;
+// The weights of q8_0 values for ValueBlock: w[(g * blocks + b) * w_stride + t] = p[g][t] times
+// row t's scale of block b, 8 rows and one block at a time (one gather of scales, one multiply
+// per head). Returns w; w_stride is n rounded up to 8.
+const float* FoldScales(const AttentionArgs& a, const uint8_t* v, int64_t n, const float* p,
+                        int64_t p_stride, int64_t* w_stride) {
   const int64_t blocks = a.head_dim / 32;
-  const int64_t pd_stride = (n + kLanes - 1) / kLanes * kLanes;
-  std::vector<float>& pd = scaled_weights;
-  if (pd.size() < static_cast<size_t>(a.group * blocks * pd_stride)) {
-    pd.resize(static_cast<size_t>(a.group * blocks * pd_stride));
+  *w_stride = (n + kLanes - 1) / kLanes * kLanes;
+  std::vector<float>& w = scaled_weights;
+  if (w.size() < static_cast<size_t>(a.group * blocks * *w_stride)) {
+    w.resize(static_cast<size_t>(a.group * blocks * *w_stride));
   }
   for (int64_t t = 0; t < n; t += kLanes) {
     const int64_t rows = std::min<int64_t>(kLanes, n - t);
@@ -321,19 +289,11 @@ void ValueTileQ8(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, 
       const __m256 d = BlockScales(v + static_cast<size_t>(t) * a.v_stride, a.v_stride, rows, b);
       for (int64_t g = 0; g < a.group; ++g) {
         const __m256 pg = _mm256_maskload_ps(p + g * p_stride + t, valid);
-        _mm256_storeu_ps(pd.data() + (g * blocks + b) * pd_stride + t, _mm256_mul_ps(pg, d));
+        _mm256_storeu_ps(w.data() + (g * blocks + b) * *w_stride + t, _mm256_mul_ps(pg, d));
       }
     }
   }
-  const int64_t vectors = a.head_dim / kLanes;
-  for (int64_t g = 0; g < a.group; g += kValueHeads) {
-    const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
-    for (int64_t j = 0; j < vectors; j += kValueVectors) {
-      const int64_t count = std::min<int64_t>(kValueVectors, vectors - j);
-      kValueFnsQ8[heads - 1][count - 1](v, a.v_stride, n, pd.data() + g * blocks * pd_stride,
-                                        pd_stride, blocks, a.out + g * a.head_dim, a.head_dim, j);
-    }
-  }
+  return w.data();
 }
 
 // out[g] += sum over positions [t0, t0 + n) of p[g][t - t0] * v_t, for every head.
@@ -342,12 +302,18 @@ void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, in
   const uint8_t* v = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(t0) * a.v_stride;
   const int64_t vectors = (a.head_dim + kLanes - 1) / kLanes;
   const int64_t tail = a.head_dim - (vectors - 1) * kLanes;
+  const float* w = p;
+  int64_t w_stride = p_stride, w_blocks = 1;
+  if constexpr (T == DType::kQ8_0) {
+    w = FoldScales(a, v, n, p, p_stride, &w_stride);
+    w_blocks = a.head_dim / 32;
+  }
   for (int64_t g = 0; g < a.group; g += kValueHeads) {
     const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
     for (int64_t j = 0; j < vectors; j += kValueVectors) {
       const int64_t count = std::min<int64_t>(kValueVectors, vectors - j);
-      kValueFns<T>[heads - 1][count - 1](v, a.v_stride, n, p + g * p_stride, p_stride,
-                                         a.out + g * a.head_dim, a.head_dim, j,
+      kValueFns<T>[heads - 1][count - 1](v, a.v_stride, n, w + g * w_blocks * w_stride, w_stride,
+                                         w_blocks, a.out + g * a.head_dim, a.head_dim, j,
                                          j + count == vectors ? tail : kLanes);
     }
   }
@@ -375,7 +341,7 @@ void Values(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64
     case DType::kF16:
       return ValueTile<DType::kF16>(a, t0, n, p, p_stride);
     default:
-      return ValueTileQ8(a, t0, n, p, p_stride);
+      return ValueTile<DType::kQ8_0>(a, t0, n, p, p_stride);
   }
 }
 

@@ -17,7 +17,7 @@
 //  3. Values: each output block of up to 8 heads x 32 dimensions (4 heads x 64) stays in 16
 //     registers while the tile's value rows stream through (each value row is widened once per
 //     block of dimensions, not once per head), with the rows 128 ahead prefetched. q8_0 block
-//     scales are first folded into the weights (ValueTileQ8), so the rows are only widened.
+//     scales are first folded into the weights (FoldScales), so the rows are only widened.
 // Attention is the same with one tile of n_kv positions; FlashAttention uses tiles of kFlashTile.
 // Loops over registers carry "#pragma GCC unroll" so that arrays of vectors stay in registers.
 
@@ -373,12 +373,19 @@ void ScoreTile(const AttentionArgs& a, int64_t t0, int64_t n, float* s, int64_t 
   }
 }
 
-// out[g][16 j0 .. 16 (j0 + DB)) += sum over t < n of p[g][t] * v_t[same lanes], for GB heads:
-//   v: n value rows of row_bytes, v_stride bytes apart; p: GB rows, p_stride floats apart
+// out[g][16 j0 .. 16 (j0 + DB)) += sum over t < n of w(g, i, t) * v_t[same lanes], for GB heads:
+//   v: n value rows of row_bytes, v_stride bytes apart
+//   w: f32 and f16 values: w(g, i, t) = w[g * w_stride + t], the softmax weights. q8_0 values:
+//     w(g, i, t) = w[(g * w_blocks + b) * w_stride + t] with b the q8_0 block of vector j0 + i,
+//     the weights times row t's scale of block b (FoldScales), so that codes are only widened;
+//     j0 is even, and vector j0 + i lies in block j0 / 2 + i / 2.
 //   out: GB rows, out_stride floats apart; the last vector is masked to `last`.
 template <DType T, int GB, int DB>
-void ValueBlock(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, const float* p,
-                int64_t p_stride, float* out, int64_t out_stride, int64_t j0, __mmask16 last) {
+void ValueBlock(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, const float* w,
+                int64_t w_stride, int64_t w_blocks, float* out, int64_t out_stride, int64_t j0,
+                __mmask16 last) {
+  constexpr bool kQ8 = T == DType::kQ8_0;
+  constexpr int kWeights = kQ8 ? (DB + 1) / 2 : 1;  // Weights per head and row.
   __m512 acc[GB][DB];
 #pragma GCC unroll 16
   for (int g = 0; g < GB; ++g) {
@@ -399,12 +406,25 @@ void ValueBlock(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, 
     }
     __m512 x[DB];
 #pragma GCC unroll 16
-    for (int i = 0; i < DB; ++i) x[i] = LoadRow<T>(row, j0 + i, i == DB - 1 ? last : 0xffff);
+    for (int i = 0; i < DB; ++i) {
+      if constexpr (kQ8) {
+        x[i] = LoadCodes(row, j0 / 2 + i / 2, i % 2);
+      } else {
+        x[i] = LoadRow<T>(row, j0 + i, i == DB - 1 ? last : 0xffff);
+      }
+    }
 #pragma GCC unroll 16
     for (int g = 0; g < GB; ++g) {
-      const __m512 w = _mm512_set1_ps(p[g * p_stride + t]);
+      __m512 wg[kWeights];
 #pragma GCC unroll 16
-      for (int i = 0; i < DB; ++i) acc[g][i] = _mm512_fmadd_ps(x[i], w, acc[g][i]);
+      for (int c = 0; c < kWeights; ++c) {
+        const int64_t b = kQ8 ? j0 / 2 + c : 0;
+        wg[c] = _mm512_set1_ps(w[(g * w_blocks + b) * w_stride + t]);
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < DB; ++i) {
+        acc[g][i] = _mm512_fmadd_ps(x[i], wg[kQ8 ? i / 2 : 0], acc[g][i]);
+      }
     }
   }
 #pragma GCC unroll 16
@@ -417,8 +437,8 @@ void ValueBlock(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, 
   }
 }
 
-using ValueFn = void (*)(const uint8_t*, size_t, size_t, int64_t, const float*, int64_t, float*,
-                         int64_t, int64_t, __mmask16);
+using ValueFn = void (*)(const uint8_t*, size_t, size_t, int64_t, const float*, int64_t, int64_t,
+                         float*, int64_t, int64_t, __mmask16);
 
 // Blocks of GB x DB accumulators up to 16 registers (kValueVectors for up to 4 heads, 2 for
 // more); the others are never called.
@@ -440,85 +460,19 @@ constexpr std::array<std::array<ValueFn, kValueVectors>, kValueHeads> kValueFns 
     kValueRow<T, 1>, kValueRow<T, 2>, kValueRow<T, 3>, kValueRow<T, 4>,
     kValueRow<T, 5>, kValueRow<T, 6>, kValueRow<T, 7>, kValueRow<T, 8>};
 
-// ValueBlock for q8_0 values, whose block scales are folded into the weights: pd[g][b][t] is
-// p[g][t] times row t's scale of block b (rows pd_stride floats apart, heads GB x blocks of them
-// apart), so the codes are only widened, as f16 values are. j0 is even: vector i of the block lies
-// in q8_0 block j0 / 2 + i / 2.
-template <int GB, int DB>
-void ValueBlockQ8(const uint8_t* v, size_t v_stride, size_t row_bytes, int64_t n, const float* pd,
-                  int64_t pd_stride, int64_t blocks, float* out, int64_t out_stride, int64_t j0) {
-  constexpr int kBlocks = (DB + 1) / 2;
-  const int64_t b0 = j0 / 2;
-  __m512 acc[GB][DB];
-#pragma GCC unroll 16
-  for (int g = 0; g < GB; ++g) {
-#pragma GCC unroll 16
-    for (int i = 0; i < DB; ++i)
-      acc[g][i] = _mm512_loadu_ps(out + g * out_stride + (j0 + i) * kLanes);
-  }
-  for (int64_t t = 0; t < n; ++t) {
-    const uint8_t* row = v + static_cast<size_t>(t) * v_stride;
-    if (j0 == 0 && t + kValuePrefetchRows < n) {
-      const char* ahead = reinterpret_cast<const char*>(row + kValuePrefetchRows * v_stride);
-      for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
-      _mm_prefetch(ahead + row_bytes - 1, _MM_HINT_T0);
-    }
-    __m512 x[DB];
-#pragma GCC unroll 16
-    for (int i = 0; i < DB; ++i) x[i] = LoadCodes(row, b0 + i / 2, i % 2);
-#pragma GCC unroll 16
-    for (int g = 0; g < GB; ++g) {
-      __m512 w[kBlocks];
-#pragma GCC unroll 16
-      for (int c = 0; c < kBlocks; ++c) {
-        w[c] = _mm512_set1_ps(pd[((g * blocks) + b0 + c) * pd_stride + t]);
-      }
-#pragma GCC unroll 16
-      for (int i = 0; i < DB; ++i) acc[g][i] = _mm512_fmadd_ps(x[i], w[i / 2], acc[g][i]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int g = 0; g < GB; ++g) {
-#pragma GCC unroll 16
-    for (int i = 0; i < DB; ++i)
-      _mm512_storeu_ps(out + g * out_stride + (j0 + i) * kLanes, acc[g][i]);
-  }
-}
-
-using ValueFnQ8 = void (*)(const uint8_t*, size_t, size_t, int64_t, const float*, int64_t, int64_t,
-                           float*, int64_t, int64_t);
-
-template <int GB, int DB>
-constexpr ValueFnQ8 ValueFnQ8For() {
-  if constexpr (GB * DB <= 16) {
-    return ValueBlockQ8<GB, DB>;
-  } else {
-    return nullptr;
-  }
-}
-
-template <int GB>
-constexpr std::array<ValueFnQ8, kValueVectors> kValueRowQ8 = {
-    ValueFnQ8For<GB, 1>(), ValueFnQ8For<GB, 2>(), ValueFnQ8For<GB, 3>(), ValueFnQ8For<GB, 4>()};
-
-constexpr std::array<std::array<ValueFnQ8, kValueVectors>, kValueHeads> kValueFnsQ8 = {
-    kValueRowQ8<1>, kValueRowQ8<2>, kValueRowQ8<3>, kValueRowQ8<4>,
-    kValueRowQ8<5>, kValueRowQ8<6>, kValueRowQ8<7>, kValueRowQ8<8>};
-
-// Per thread: the weights times the values' block scales (ValueBlockQ8's pd).
+// Per thread: the weights times the values' block scales (FoldScales).
 thread_local std::vector<float> scaled_weights;
 
-// ValueTile for q8_0 values: first pd[g][b][t] = p[g][t] * (row t's scale of block b), 16 rows
-// and one block at a time (one gather of scales, one multiply per head), then the blocks of
-// dimensions as for f16.
-void ValueTileQ8(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
-  const uint8_t* v = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(t0) * a.v_stride;
-  const size_t row_bytes = RowBytes(a.v_type, a.head_dim);
+// The weights of q8_0 values for ValueBlock: w[(g * blocks + b) * w_stride + t] = p[g][t] times
+// row t's scale of block b, 16 rows and one block at a time (one gather of scales, one multiply
+// per head). Returns w; w_stride is n rounded up to 16.
+const float* FoldScales(const AttentionArgs& a, const uint8_t* v, int64_t n, const float* p,
+                        int64_t p_stride, int64_t* w_stride) {
   const int64_t blocks = a.head_dim / 32;
-  const int64_t pd_stride = (n + kLanes - 1) / kLanes * kLanes;
-  std::vector<float>& pd = scaled_weights;
-  if (pd.size() < static_cast<size_t>(a.group * blocks * pd_stride)) {
-    pd.resize(static_cast<size_t>(a.group * blocks * pd_stride));
+  *w_stride = (n + kLanes - 1) / kLanes * kLanes;
+  std::vector<float>& w = scaled_weights;
+  if (w.size() < static_cast<size_t>(a.group * blocks * *w_stride)) {
+    w.resize(static_cast<size_t>(a.group * blocks * *w_stride));
   }
   for (int64_t t = 0; t < n; t += kLanes) {
     const int64_t rows = std::min<int64_t>(kLanes, n - t);
@@ -526,21 +480,11 @@ void ValueTileQ8(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, 
       const __m512 d = BlockScales(v + static_cast<size_t>(t) * a.v_stride, a.v_stride, rows, b);
       for (int64_t g = 0; g < a.group; ++g) {
         const __m512 pg = _mm512_maskz_loadu_ps(FirstLanes(rows), p + g * p_stride + t);
-        _mm512_storeu_ps(pd.data() + (g * blocks + b) * pd_stride + t, _mm512_mul_ps(pg, d));
+        _mm512_storeu_ps(w.data() + (g * blocks + b) * *w_stride + t, _mm512_mul_ps(pg, d));
       }
     }
   }
-  const int64_t vectors = a.head_dim / kLanes;
-  for (int64_t g = 0; g < a.group; g += kValueHeads) {
-    const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
-    const int64_t most = heads <= 4 ? kValueVectors : 2;
-    for (int64_t j = 0; j < vectors; j += most) {
-      const int64_t count = std::min<int64_t>(most, vectors - j);
-      kValueFnsQ8[heads - 1][count - 1](v, a.v_stride, row_bytes, n,
-                                        pd.data() + g * blocks * pd_stride, pd_stride, blocks,
-                                        a.out + g * a.head_dim, a.head_dim, j);
-    }
-  }
+  return w.data();
 }
 
 // out[g] += sum over positions [t0, t0 + n) of p[g][t - t0] * v_t, for every head.
@@ -550,13 +494,19 @@ void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, in
   const size_t row_bytes = RowBytes(a.v_type, a.head_dim);
   const int64_t vectors = (a.head_dim + kLanes - 1) / kLanes;
   const __mmask16 tail = FirstLanes(a.head_dim - (vectors - 1) * kLanes);
+  const float* w = p;
+  int64_t w_stride = p_stride, w_blocks = 1;
+  if constexpr (T == DType::kQ8_0) {
+    w = FoldScales(a, v, n, p, p_stride, &w_stride);
+    w_blocks = a.head_dim / 32;
+  }
   for (int64_t g = 0; g < a.group; g += kValueHeads) {
     const int64_t heads = std::min<int64_t>(kValueHeads, a.group - g);
     const int64_t most = heads <= 4 ? kValueVectors : 2;
     for (int64_t j = 0; j < vectors; j += most) {
       const int64_t count = std::min<int64_t>(most, vectors - j);
-      kValueFns<T>[heads - 1][count - 1](v, a.v_stride, row_bytes, n, p + g * p_stride, p_stride,
-                                         a.out + g * a.head_dim, a.head_dim, j,
+      kValueFns<T>[heads - 1][count - 1](v, a.v_stride, row_bytes, n, w + g * w_blocks * w_stride,
+                                         w_stride, w_blocks, a.out + g * a.head_dim, a.head_dim, j,
                                          j + count == vectors ? tail : 0xffff);
     }
   }
@@ -584,7 +534,7 @@ void Values(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64
     case DType::kF16:
       return ValueTile<DType::kF16>(a, t0, n, p, p_stride);
     default:
-      return ValueTileQ8(a, t0, n, p, p_stride);
+      return ValueTile<DType::kQ8_0>(a, t0, n, p, p_stride);
   }
 }
 
