@@ -1,14 +1,13 @@
 // Dense matrix products of quantized weights for 1 to 16 tokens, one thread: how close the
 // batched products of a decode step (one token per sequence) get to the int8 peak that
-// `slimlm hw` measures. "hot" runs repeat one matrix, which then comes from the caches (a
-// 2048 x 2048 q4_0 matrix is 2.4 MB: the last-level cache), isolating the arithmetic; "cold"
-// runs go through copies of the matrix, 256 MB or more in all, as a decode step goes through a
-// model's matrices from memory. Shapes are tinyllama's: (2048, 2048) attention projections,
-// (5632, 2048) feed-forward gate and up, (2048, 5632) feed-forward down.
+// `slimlm hw` measures; and for 256 tokens, a prompt's step. "hot" runs repeat one matrix, which
+// then comes from the caches (a 2048 x 2048 q4_0 matrix is 2.4 MB: the last-level cache), isolating
+// the arithmetic; "cold" runs go through copies of the matrix, 256 MB or more in all, as a decode
+// step goes through a model's matrices from memory. Shapes are tinyllama's: (2048, 2048) attention
+// projections, (5632, 2048) feed-forward gate and up, (2048, 5632) feed-forward down.
 //
 // GOP (per second) counts 2 operations (a multiply and an add) per weight and token, as `slimlm hw`
-// and
-// `--profile` do.
+// and `--profile` do.
 //
 //   build/bench/bench/kernels_matmul_bench --benchmark_filter='avx512/q4_0'
 #include <cstdint>
@@ -60,6 +59,8 @@ void Register(Isa isa) {
       auto* b = benchmark::RegisterBenchmark(name.c_str(), Run, isa, type, cold);
       b->ArgNames({"rows", "cols", "tokens"});
       for (int64_t tokens : {1, 2, 4, 8, 12, 16}) b->Args({2048, 2048, tokens});
+      // A prompt's step of 256 tokens (`--step-tokens`' default), from the caches.
+      if (!cold) b->Args({2048, 2048, 256});
       if (cold) {
         for (int64_t tokens : {1, 8, 16}) b->Args({5632, 2048, tokens})->Args({2048, 5632, tokens});
         // 110m's: attention projections, feed-forward gate/up and down.
