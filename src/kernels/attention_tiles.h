@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels/ref/ref_kernels.h"
 #include "slimlm/kernels/kernels.h"
@@ -124,6 +125,30 @@ void ForEachRun(const AttentionArgs& a, int64_t t0, int64_t n, int which, Fn fn)
     runs.Advance(count);
     i += count;
   }
+}
+
+// The weights of q8_0 value rows with the rows' block scales folded in, so that a path's value
+// loop only widens codes: w[(g * blocks + b) * w_stride + t] = p[g * p_stride + t] times row t's
+// scale of block b, for each head g, each of the head_dim / 32 blocks b and rows t < n of v;
+// w_stride is n rounded up to kLanes. fold(rows, count, b, p, w, w_head) writes one vector of
+// kLanes rows (count of them valid) of block b for every head, heads w_head floats apart. The
+// weights live in per-thread scratch that grows on first use.
+template <int kLanes, class Fold>
+const float* FoldScales(const AttentionArgs& a, const uint8_t* v, int64_t n, const float* p,
+                        int64_t* w_stride, Fold fold) {
+  const int64_t blocks = a.head_dim / 32;
+  *w_stride = (n + kLanes - 1) / kLanes * kLanes;
+  static thread_local std::vector<float> w;
+  const size_t size = static_cast<size_t>(a.group * blocks * *w_stride);
+  if (w.size() < size) w.resize(size);
+  for (int64_t t = 0; t < n; t += kLanes) {
+    const int64_t count = std::min<int64_t>(kLanes, n - t);
+    for (int64_t b = 0; b < blocks; ++b) {
+      fold(v + static_cast<size_t>(t) * a.v_stride, count, b, p + t, w.data() + b * *w_stride + t,
+           blocks * *w_stride);
+    }
+  }
+  return w.data();
 }
 
 // Scratch: scores (group, s_stride) with s_stride the tile rounded up to kLanes, then the

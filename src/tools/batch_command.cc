@@ -103,6 +103,13 @@ Status Batch(const BatchArgs& args) {
   SLIMLM_ASSIGN_OR_RETURN(DType kv_type, ParseKvType(args.kv_type));
   std::ifstream in(args.input);
   if (!in) return NotFoundError("{}: cannot open", args.input);
+  // The input is read twice (below), which a pipe or a directory cannot give.
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(args.input, error)) {
+    return InvalidArgumentError(
+        "{}: not a regular file (batch reads its input twice: give a file, not a pipe)",
+        args.input);
+  }
   SLIMLM_RETURN_IF_ERROR(CheckWritable(args.output));
   SLIMLM_ASSIGN_OR_RETURN(std::set<std::string> done, ReadDone(args.output));
   SLIMLM_ASSIGN_OR_RETURN(auto model, LoadModelForCommand(args.model, "", true));

@@ -177,6 +177,10 @@ TEST_F(BatchCli, BadInputIsOneLine) {
   ExpectOneLineError(RunSlimlm({"batch", testing::DefaultModelPath(), input_, "-o",
                                 dir_ + "/o.jsonl", "--kv-type", "q4_0"}),
                      "q4_0");
+  // A directory (like a pipe) cannot be read twice; it was taken as an empty input.
+  ExpectOneLineError(
+      RunSlimlm({"batch", testing::DefaultModelPath(), dir_, "-o", dir_ + "/o.jsonl"}),
+      "not a regular file");
   std::ofstream(dir_ + "/garbage.jsonl") << "not a batch output\n";
   ExpectOneLineError(
       RunSlimlm({"batch", testing::DefaultModelPath(), input_, "-o", dir_ + "/garbage.jsonl"}),

@@ -20,7 +20,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <vector>
 
 #include "kernels/attention_tiles.h"
 #include "kernels/ref/ref_kernels.h"
@@ -268,34 +267,6 @@ template <DType T>
 constexpr std::array<std::array<ValueFn, kValueVectors>, kValueHeads> kValueFns = {
     kValueRow<T, 1>, kValueRow<T, 2>, kValueRow<T, 3>, kValueRow<T, 4>};
 
-// Per thread: the weights times the values' block scales (FoldScales).
-thread_local std::vector<float> scaled_weights;
-
-// The weights of q8_0 values for ValueBlock: w[(g * blocks + b) * w_stride + t] = p[g][t] times
-// row t's scale of block b, 8 rows and one block at a time (one gather of scales, one multiply
-// per head). Returns w; w_stride is n rounded up to 8.
-const float* FoldScales(const AttentionArgs& a, const uint8_t* v, int64_t n, const float* p,
-                        int64_t p_stride, int64_t* w_stride) {
-  const int64_t blocks = a.head_dim / 32;
-  *w_stride = (n + kLanes - 1) / kLanes * kLanes;
-  std::vector<float>& w = scaled_weights;
-  if (w.size() < static_cast<size_t>(a.group * blocks * *w_stride)) {
-    w.resize(static_cast<size_t>(a.group * blocks * *w_stride));
-  }
-  for (int64_t t = 0; t < n; t += kLanes) {
-    const int64_t rows = std::min<int64_t>(kLanes, n - t);
-    const __m256i valid = FirstLanes(rows);
-    for (int64_t b = 0; b < blocks; ++b) {
-      const __m256 d = BlockScales(v + static_cast<size_t>(t) * a.v_stride, a.v_stride, rows, b);
-      for (int64_t g = 0; g < a.group; ++g) {
-        const __m256 pg = _mm256_maskload_ps(p + g * p_stride + t, valid);
-        _mm256_storeu_ps(w.data() + (g * blocks + b) * *w_stride + t, _mm256_mul_ps(pg, d));
-      }
-    }
-  }
-  return w.data();
-}
-
 // out[g] += sum over positions [t0, t0 + n) of p[g][t - t0] * v_t, for every head.
 template <DType T>
 void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, int64_t p_stride) {
@@ -305,7 +276,17 @@ void ValueTile(const AttentionArgs& a, int64_t t0, int64_t n, const float* p, in
   const float* w = p;
   int64_t w_stride = p_stride, w_blocks = 1;
   if constexpr (T == DType::kQ8_0) {
-    w = FoldScales(a, v, n, p, p_stride, &w_stride);
+    // One gather of 8 rows' scales, then one multiply per head.
+    w = FoldScales<kLanes>(a, v, n, p, &w_stride,
+                           [&](const uint8_t* rows, int64_t count, int64_t b, const float* pt,
+                               float* wt, int64_t w_head) {
+                             const __m256 d = BlockScales(rows, a.v_stride, count, b);
+                             const __m256i valid = FirstLanes(count);
+                             for (int64_t g = 0; g < a.group; ++g) {
+                               const __m256 pg = _mm256_maskload_ps(pt + g * p_stride, valid);
+                               _mm256_storeu_ps(wt + g * w_head, _mm256_mul_ps(pg, d));
+                             }
+                           });
     w_blocks = a.head_dim / 32;
   }
   for (int64_t g = 0; g < a.group; g += kValueHeads) {
